@@ -1,0 +1,43 @@
+# rtgen: every entry point a fresh machine needs.
+#   make            create .venv and install rtgen with its test extras
+#   make test       the test suite (live tests start their own JACK server)
+#   make bench      every benchmark, bounded, one JSON line per figure
+#   make lint       ruff + mypy
+#   make soak       the long (10 min) reliability soak
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: all install test bench lint soak play render clean
+all: install
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,plot,ui]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+lint: install
+	$(BIN)/ruff check rtgen tests benchmarks examples models
+	$(BIN)/mypy rtgen
+
+soak: install
+	RTGEN_SOAK_SECONDS=600 $(BIN)/python -m pytest -q -m soak tests
+
+play: install
+	$(BIN)/rtgen play
+
+render: install
+	$(BIN)/rtgen render out/demo.wav --seconds 20 --seed 1
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

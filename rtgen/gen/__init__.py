@@ -1,0 +1,1 @@
+"""Generators: music-theory rules, grammars, cellular automata and the Continuator."""

@@ -1,0 +1,259 @@
+"""Memory layout of the real-time engine: every array the audio thread touches.
+
+The real-time path runs in compiled code (Numba) on preallocated numpy arrays.
+Nothing here allocates per block. This module is the *contract* between the
+engine, the generators, the timbres and the control path: indices into the
+state arrays are named constants, so a Sequencer kernel or a control thread
+reads and writes the same slots as the engine.
+
+Units: times are in samples (absolute, counted from the engine's start),
+pitches are MIDI note numbers (float, so pitch bend and microtones fit),
+velocities are MIDI 1..127, gains are linear, pan is -1 (left) .. +1 (right).
+"""
+
+from __future__ import annotations
+
+# ---------------------------------------------------------------- sizes
+CHUNK = 64            # internal processing grid, in samples (absolute, host-block independent)
+MAX_BLOCK = 8192      # largest host block the live backend accepts (offline splits larger ones)
+TS = 1024             # samples per single-cycle wavetable (a guard sample is appended: TS + 1)
+N_HARM = 64           # harmonics a wavetable holds at most
+N_NOTES = 128
+N_LAYERS = 8          # mixer layers (see LAYER_* below)
+N_GEN = 8             # generator slots
+GEN_NI = 64           # int64 state words per generator slot
+GEN_NF = 64           # float64 state words per generator slot
+GEN_NB = 65536        # int32 scratch/data words per generator slot (grammar tables, CA grids, strings)
+N_NOISE_BANDS = 8     # per-layer noise filter bank
+EVW = 8               # width of a note-event row (sequencer -> engine)
+EV_CAP = 1024         # note events one chunk may produce (all generators together)
+PQ_CAP = 4096         # pending (future) note on/off queue
+CMDW = 8              # width of a command row
+CMD_CAP = 4096        # rows per command ring
+N_CMD_RINGS = 4       # one single-producer ring per producer thread (see RING_*)
+OUTW = 8              # width of an output-event row
+OUT_CAP = 16384       # rows in the output-event ring
+
+# ------------------------------------------------ command rings (one producer each)
+RING_CONTROL = 0      # Python API / CLI / game / OSC thread
+RING_MIDI = 1         # MIDI input thread
+RING_ANSWER = 2       # Continuator (answers, scheduled in the future)
+RING_TIMBRE = 3       # timbre worker (reserved)
+
+# ---------------------------------------------------------------- layers
+LAYER_RULES = 0
+LAYER_GRAMMAR = 1
+LAYER_AUTOMATA = 2
+LAYER_PLAYER = 3
+LAYER_ANSWER = 4
+LAYER_AUX1 = 5
+LAYER_AUX2 = 6
+LAYER_STINGER = 7
+LAYER_NAMES = ("rules", "grammar", "automata", "player", "answer", "aux1", "aux2", "stinger")
+
+# layer parameter columns: lf[layer, LF_*]
+LF_GAIN = 0
+LF_PAN = 1
+LF_MUTE = 2
+LF_INSTR = 3          # default instrument index of the layer
+LF_PEAK_L = 4         # meters written by the engine (peak since last read, linear)
+LF_PEAK_R = 5
+LF_GAIN_SMOOTH = 6    # engine-owned smoothed gain (no zipper noise)
+LF_ACTIVE_VOICES = 7
+LF_TARGET_GAIN = 8    # internal: gain after mute (engine-owned)
+NLF = 12
+
+# ------------------------------------------------------- note events (sequencer -> engine)
+# ev[i, EV_*] rows written by Sequencer kernels; the engine turns each into a
+# note-on at EV_TIME and a note-off at EV_TIME + EV_DUR (so a generator can never leave
+# a note stuck).
+EV_TIME = 0           # absolute sample of the note-on (may lie in a later chunk)
+EV_NOTE = 1           # MIDI note (float)
+EV_VEL = 2            # 1..127
+EV_DUR = 3            # samples until the note-off (>= 1)
+EV_LAYER = 4
+EV_INSTR = 5          # instrument index, or -1 for the layer's default
+EV_PAN = 6            # pan offset added to the layer pan, -1..1
+EV_TAG = 7            # free for the generator (e.g. the automaton state that chose it)
+
+# ------------------------------------------------------- commands (control -> engine)
+# cmd row: [kind, a, b, c, d, e, f, time]; time < 0 means "as soon as possible",
+# otherwise the absolute sample at which it takes effect.
+C_NOTE_ON = 1         # a=note b=vel c=layer d=instr(-1 layer default) e=note_id(-1 auto)
+C_NOTE_OFF = 2        # a=note c=layer
+C_SUSTAIN = 3         # a=0/1 c=layer
+C_PARAM = 4           # a=param index (P_*), b=value
+C_LAYER = 5           # a=layer b=column (LF_*) c=value
+C_GEN_I = 6           # a=slot b=index c=value
+C_GEN_F = 7           # a=slot b=index c=value
+C_GEN_ACTIVE = 8      # a=slot b=0/1 (deactivation releases that generator's notes)
+C_HARM = 9            # a=index (H_*) b=value
+C_ALL_OFF = 10        # a=layer (-1 all): release every voice (and the sustain pedal)
+C_PANIC = 11          # silence now: kill every voice, clear pending notes
+C_TEMPO = 12          # a=bpm (applied at the next chunk; beat phase continues)
+C_PITCHBEND = 13      # a=semitones c=layer
+C_NOTE_NOW = 14       # like C_NOTE_ON with b=vel, f=duration in samples (one-shot; stingers)
+C_RESET_CLOCK = 15    # a=beat position
+C_METER = 16          # a=beats per bar
+C_SWING = 17          # a=swing 0..0.75
+
+# ------------------------------------------------------- output events (engine -> control)
+O_NOTE_ON = 1         # [kind, time, note, vel, layer, voice, instr, note_id]
+O_NOTE_OFF = 2        # [kind, time, note, 0, layer, voice, instr, note_id]
+O_BEAT = 3            # [kind, time, beat_index, bar_index, beat_in_bar, 0, 0, 0]
+O_STEAL = 4           # [kind, time, note, 0, layer, voice, 0, 0]
+O_GEN_STATE = 5       # [kind, time, slot, value...]: generator-specific (e.g. automaton row)
+
+# ------------------------------------------------------- global parameters p[P_*] (float64)
+P_SR = 0              # sample rate
+P_BPM = 1
+P_BEATS_PER_BAR = 2
+P_SWING = 3           # fraction of a step the odd steps are delayed (0 = straight, 0.33 = triplet feel)
+P_MASTER_GAIN = 4
+P_LIMIT_CEIL = 5      # limiter ceiling (linear, < 1)
+P_LIMIT_RELEASE = 6   # seconds
+P_ATTACK = 7          # default ADSR (seconds, level)
+P_DECAY = 8
+P_SUSTAIN = 9
+P_RELEASE = 10
+P_BEAT = 11           # engine-owned: beat position at the start of the current chunk
+P_LIMIT_GAIN = 12     # engine-owned: current limiter gain
+P_PEAK_L = 13         # engine-owned meters (peak since last read)
+P_PEAK_R = 14
+P_VOICE_GAIN = 15     # per-voice headroom scaling
+P_TEMPO_TARGET = 16
+P_NOISE_SEED = 17
+P_NEURAL = 18         # 1 when a neural timbre feeds frames (see timbre/)
+P_HOP = 19            # samples per timbre hop
+P_MORPH = 20          # instrument morph amount 0..1 between LF_INSTR and P_MORPH_TO
+P_MORPH_TO = 21
+NP = 32
+
+# ------------------------------------------------------- engine counters st[S_*] (int64)
+S_SAMPLE = 0          # absolute sample position (start of the next sample to render)
+S_BLOCKS = 1          # render() calls (live: callbacks)
+S_UNDERFLOWS = 2      # output underflows reported by the audio API
+S_CMD_DROPPED = 3     # commands dropped because a ring was full (counted by producers)
+S_EV_DROPPED = 4      # note events dropped (event buffer or pending queue full)
+S_OUT_DROPPED = 5     # output events dropped (ring full: nobody reading)
+S_NOTES = 6           # notes started
+S_STEALS = 7          # voices stolen
+S_WORST_NS = 8        # worst block compute time (live backend), nanoseconds
+S_LAST_NS = 9
+S_NONFINITE = 10      # samples where a non-finite value was caught and zeroed
+S_CLIPS = 11          # samples where the limiter's safety clamp acted
+S_RNG = 12            # engine noise generator state
+S_NOTE_ID = 13        # next note id
+S_BEAT_INDEX = 14     # last beat index emitted
+S_LATE_FRAMES = 15    # neural frames that were not ready in time (voice fell back)
+S_INPUT_OVERFLOWS = 16
+S_CB_OVER_DEADLINE = 17  # callbacks whose compute exceeded the block's deadline
+S_TOTAL_NS = 18       # total compute time (live), nanoseconds
+S_PQ_COUNT = 19
+S_HOP_INDEX = 20
+NS = 32
+
+# ------------------------------------------------------- voice state vf[v, VF_*] (float64)
+VF_STATE = 0          # VS_* below
+VF_NOTE = 1           # MIDI note (base, without bend)
+VF_VEL = 2            # 1..127
+VF_LAYER = 3
+VF_INSTR = 4
+VF_PHASE = 5          # 0..1 cycle position
+VF_INC = 6            # cycles per sample (includes bend)
+VF_ENV = 7            # envelope level 0..1
+VF_ENV_STAGE = 8      # ES_* below
+VF_GAIN = 9           # velocity/instrument gain
+VF_PAN = 10
+VF_AGE = 11           # samples since note-on
+VF_NOTE_ID = 12
+VF_SUSTAINED = 13     # note-off arrived while the pedal was down
+VF_LP = 14            # one-pole lowpass state (brightness)
+VF_LP_COEF = 15
+VF_XF = 16            # crossfade position 0..1 from table slot 0 to slot 1 (neural frames)
+VF_XF_INC = 17
+VF_AMP = 18           # neural amplitude (current, ramped)
+VF_AMP_TARGET = 19
+VF_REL_AGE = 20       # samples since release began
+VF_ATTACK = 21        # per-voice ADSR copy (seconds)
+VF_DECAY = 22
+VF_SUSLEVEL = 23
+VF_RELEASE = 24
+VF_LAST_OUT = 25      # |last sample| (for stealing the quietest)
+VF_BEND = 26          # semitones
+VF_GEN = 27           # generator slot that started it (-1 none)
+VF_NOISE = 28         # noise amount of this voice (0..1) feeding the layer's noise bank
+NVF = 32
+
+VS_FREE = 0
+VS_ON = 1
+VS_RELEASED = 2
+
+ES_ATTACK = 0
+ES_DECAY = 1
+ES_SUSTAIN = 2
+ES_RELEASE = 3
+ES_DONE = 4
+
+# ------------------------------------------------------- harmony context harm[H_*] (float64)
+# One shared harmonic context: key, scale and current chord. Generators read it,
+# MIDI input (key detection) and the game API write it through C_HARM.
+H_ROOT = 0            # tonic pitch class 0..11
+H_SCALE_LEN = 1       # number of scale degrees (<= 12)
+H_SCALE = 2           # H_SCALE .. H_SCALE+11: semitone offsets of the degrees from the tonic
+H_CHORD_ROOT = 14     # pitch class of the current chord root (-1: none)
+H_CHORD_LEN = 15
+H_CHORD = 16          # H_CHORD .. H_CHORD+5: pitch classes of the current chord
+H_BASE_OCTAVE = 22    # octave of the tonic for degree 0 (MIDI octave: 4 -> C4 = 60)
+H_DENSITY = 23        # 0..1 density/intensity hint from the player or the game
+H_TENSION = 24        # 0..1
+H_VERSION = 25        # incremented on every change
+NH = 32
+
+# ------------------------------------------------------- generator slots
+# gi[slot, GI_*] (int64) the first words are owned by the engine; a generator kernel
+# uses GI_USER.. and GF_USER.. for its own state, gbuf[slot, :] for tables.
+GK_NONE = 0
+GK_RULES = 1
+GK_GRAMMAR = 2
+GK_LSYSTEM = 3
+GK_CA1D = 4
+GK_LIFE = 5
+GK_CYCLIC = 6
+GK_EUCLID = 7
+GK_DICE = 8
+GK_SERIAL = 9
+GK_CHORALE = 10
+GK_TEST = 31          # engine self-test generator (a metronome)
+
+GI_KIND = 0
+GI_ACTIVE = 1
+GI_LAYER = 2
+GI_DROPPED = 3        # events the generator could not write
+GI_RNG = 4            # xorshift64* state, seeded from the engine seed and the slot
+GI_STEP = 5           # next step index on the generator's grid
+GI_STEPS_PER_BEAT = 6
+GI_EVENTS = 7         # events written so far
+GI_INSTR = 8          # instrument index or -1
+GI_USER = 16
+
+GF_GATE = 0           # note length as a fraction of the step (0..1+)
+GF_VEL = 1            # base velocity
+GF_DENSITY = 2        # probability a step plays (0..1)
+GF_HUMANIZE = 3       # velocity randomisation (0..1)
+GF_USER = 16
+
+# ------------------------------------------------------- instruments (additive fallback)
+N_INSTR = 16
+# iparam[i, IP_*]
+IP_ATTACK = 0
+IP_DECAY = 1
+IP_SUSTAIN = 2
+IP_RELEASE = 3
+IP_GAIN = 4
+IP_BRIGHT = 5         # lowpass cutoff as a multiple of f0 at full velocity
+IP_NOISE = 6          # noise amount 0..1
+IP_NOISE_DECAY = 7    # seconds: noise envelope decay (0 = follows the ADSR)
+IP_NOISE_BAND = 8     # IP_NOISE_BAND .. +7: relative gains of the noise bands
+IP_DECAY_TIME = 16    # >0: percussive exponential decay time constant (s) while held
+NIP = 24
