@@ -16,7 +16,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .layout import P_BEAT, P_BPM, P_SR, P_SWING
+from .layout import CHUNK, P_BEAT, P_BPM, P_SR, P_SWING
 
 
 @njit(cache=True)
@@ -41,11 +41,14 @@ def step_sample(p: np.ndarray, t0: int, k: int, steps_per_beat: int) -> int:
 
 @njit(cache=True)
 def first_step_at_or_after(p: np.ndarray, t0: int, k: int, steps_per_beat: int) -> int:
-    """The smallest step index >= k whose sample is >= t0 (skips steps a tempo jump left behind)."""
-    kmin = int(math.floor(p[P_BEAT] * steps_per_beat)) - 1
+    """The first step index >= k that is still due: steps more than one chunk behind ``t0``
+    (left behind by a tempo jump or a clock reset) are skipped; a step that rounding puts a
+    sample or two before ``t0`` is kept (the engine plays an event with a past time at once),
+    so no step is ever lost between two chunks."""
+    kmin = int(math.floor(p[P_BEAT] * steps_per_beat)) - 2
     if k < kmin:
         k = kmin
-    while step_sample(p, t0, k, steps_per_beat) < t0:
+    while step_sample(p, t0, k, steps_per_beat) < t0 - CHUNK:
         k += 1
     return k
 

@@ -61,6 +61,8 @@ LF_PEAK_R = 5
 LF_GAIN_SMOOTH = 6    # engine-owned smoothed gain (no zipper noise)
 LF_ACTIVE_VOICES = 7
 LF_TARGET_GAIN = 8    # internal: gain after mute (engine-owned)
+LF_SUSTAIN = 9        # sustain pedal down (0/1)
+LF_BEND = 10          # pitch bend in semitones
 NLF = 12
 
 # ------------------------------------------------------- note events (sequencer -> engine)
@@ -257,3 +259,8 @@ IP_NOISE_DECAY = 7    # seconds: noise envelope decay (0 = follows the ADSR)
 IP_NOISE_BAND = 8     # IP_NOISE_BAND .. +7: relative gains of the noise bands
 IP_DECAY_TIME = 16    # >0: percussive exponential decay time constant (s) while held
 NIP = 24
+
+# live-path timing (written by the live callback) for constant-latency scheduling
+S_CB_TIME_NS = 21     # CLOCK_MONOTONIC time at the start of the last callback
+S_CB_SAMPLE = 22      # S_SAMPLE at the start of the last callback
+P_BEAT_INC = 22       # beats per chunk at the current tempo (engine-owned)
