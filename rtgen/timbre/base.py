@@ -1,0 +1,210 @@
+"""The Timbre contract: how a timbre turns per-voice controls into synthesis parameters.
+
+A timbre describes *what a voice sounds like*; the engine (or the offline renderer in
+:mod:`rtgen.timbre.midifile`) does the synthesis. The split follows DDSP (Engel et al.,
+"DDSP: Differentiable Digital Signal Processing", ICLR 2020): a model predicts controls of
+a harmonic-plus-noise synthesiser, and fixed code scales them and removes harmonics that
+would alias (above Nyquist).
+
+Two ways a timbre feeds the engine:
+
+* ``fill_tables(itab, iparam, sr)`` at load: one band-limited single-cycle wavetable per
+  (instrument, MIDI note) plus per-instrument ADSR / gain / brightness / noise parameters
+  (``IP_*`` in :mod:`rtgen.rt.layout`). Every table is **peak-normalised** (max |x| = 1);
+  loudness lives outside the table (``IP_GAIN`` × velocity gain × envelope).
+* ``get_controls(features, state)`` once per hop (``hop`` samples) for a batch of voices:
+  overall amplitude, harmonic amplitudes (already masked above Nyquist) and noise band
+  gains. The neural timbre's worker turns these into per-voice next-hop tables.
+
+Noise bands are fixed absolute frequency bands (``NOISE_BAND_EDGES_HZ``); a band gain is
+the RMS amplitude (linear, full scale = 1) of white noise band-passed to that band.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..rt.layout import N_HARM, N_NOISE_BANDS, TS
+
+SAMPLE_RATE = 48000
+HOP = 256
+# Edges (Hz) of the N_NOISE_BANDS noise bands; the last band ends at Nyquist.
+NOISE_BAND_EDGES_HZ: tuple[float, ...] = (0.0, 300.0, 600.0, 1200.0, 2400.0, 4800.0, 9600.0, 16000.0, 24000.0)
+# Semitones of pitch bend the wavetables leave room for before a harmonic could alias.
+BEND_HEADROOM_SEMITONES = 2.0
+
+# The instruments every built-in timbre provides, in engine index order: (name, GM program).
+INSTRUMENTS: tuple[tuple[str, int], ...] = (
+    ("piano", 0),
+    ("vibraphone", 11),
+    ("nylon_guitar", 24),
+    ("strings", 48),
+    ("choir", 52),
+    ("trumpet", 56),
+    ("clarinet", 71),
+    ("flute", 73),
+)
+
+
+def midi_to_hz(note: np.ndarray | float) -> np.ndarray:
+    """Equal-tempered frequency (Hz) of a MIDI note (float notes allowed), A4 = 69 = 440 Hz."""
+    return 440.0 * np.power(2.0, (np.asarray(note, dtype=np.float64) - 69.0) / 12.0)
+
+
+def velocity_gain(vel: np.ndarray | float) -> np.ndarray:
+    """Reference velocity → linear gain curve (MIDI 1..127 → 0..1), used by the additive timbre."""
+    v = np.clip(np.asarray(vel, dtype=np.float64), 0.0, 127.0) / 127.0
+    return v ** 1.5
+
+
+def brightness_cutoff(bright: float, f0: np.ndarray | float, vel: np.ndarray | float) -> np.ndarray:
+    """Reference cutoff (Hz) of the brightness lowpass: ``IP_BRIGHT`` × f0 scaled by velocity."""
+    v = np.clip(np.asarray(vel, dtype=np.float64), 1.0, 127.0) / 127.0
+    return bright * np.asarray(f0, dtype=np.float64) * (0.35 + 0.65 * v)
+
+
+def harmonic_mask(f0: np.ndarray, sr: float, n_harm: int = N_HARM) -> np.ndarray:
+    """``[..., n_harm]`` float mask: 1 where harmonic k·f0 (k = 1..n_harm) lies below Nyquist."""
+    k = np.arange(1, n_harm + 1, dtype=np.float64)
+    return (np.asarray(f0, dtype=np.float64)[..., None] * k < 0.5 * sr).astype(np.float64)
+
+
+def table_mask(note: int, sr: float, n_harm: int = N_HARM) -> np.ndarray:
+    """Harmonics a wavetable for ``note`` may hold: below Nyquist even when bent up by the headroom."""
+    return harmonic_mask(np.asarray(midi_to_hz(note + BEND_HEADROOM_SEMITONES)), sr, n_harm)
+
+
+_BASIS_CACHE: dict[int, np.ndarray] = {}
+
+
+def sine_basis(ts: int = TS, n_harm: int = N_HARM) -> np.ndarray:
+    """``[n_harm, ts]`` float64: row k-1 holds one period of sin(2π k n / ts)."""
+    key = ts * 1000 + n_harm
+    b = _BASIS_CACHE.get(key)
+    if b is None:
+        n = np.arange(ts, dtype=np.float64)
+        k = np.arange(1, n_harm + 1, dtype=np.float64)
+        b = np.sin(2.0 * np.pi * k[:, None] * n[None, :] / ts)
+        b.setflags(write=False)
+        _BASIS_CACHE[key] = b
+    return b
+
+
+def tables_from_harmonics(amps: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Peak-normalised single-cycle tables with a guard sample from harmonic amplitudes.
+
+    ``amps``: ``[..., N_HARM]`` linear amplitudes (sine phase). Returns ``[..., TS + 1]`` float32,
+    ``t[..., TS] == t[..., 0]``. An all-zero spectrum gives a silent table.
+    """
+    amps = np.asarray(amps, dtype=np.float64)
+    basis = sine_basis(TS, amps.shape[-1])
+    tab = amps @ basis
+    peak = np.max(np.abs(tab), axis=-1, keepdims=True)
+    tab = tab / np.where(peak > 1e-12, peak, 1.0)
+    if out is None:
+        out = np.empty(amps.shape[:-1] + (TS + 1,), dtype=np.float32)
+    out[..., :TS] = tab
+    out[..., TS] = out[..., 0]
+    return out
+
+
+@dataclass
+class VoiceFeatures:
+    """Per-voice inputs of one hop, for a batch of V voices (all arrays shape ``[V]``).
+
+    f0_hz: fundamental in Hz (bend included). velocity: MIDI 1..127. t_on: seconds since
+    note-on. released: 1.0 once the note-off arrived (else 0.0). t_rel: seconds since the
+    release began (0 while held). instrument: instrument index (float: a fractional value
+    morphs between ``floor`` and ``ceil``; the additive timbre rounds it).
+    """
+
+    f0_hz: np.ndarray
+    velocity: np.ndarray
+    t_on: np.ndarray
+    released: np.ndarray
+    t_rel: np.ndarray
+    instrument: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(np.asarray(self.f0_hz).shape[0])
+
+
+@dataclass
+class Controls:
+    """Synthesiser controls of one hop for V voices.
+
+    amplitude: ``[V]`` overall linear amplitude (sum of the harmonic amplitudes).
+    harmonics: ``[V, N_HARM]`` linear amplitude of harmonic k+1 (sine), zero above Nyquist;
+    ``harmonics.sum(-1) == amplitude`` up to masking.
+    noise: ``[V, N_NOISE_BANDS]`` RMS amplitude of the noise in each band of NOISE_BAND_EDGES_HZ.
+    state: ``[V, H]`` recurrent state to pass to the next hop (H = 0 for stateless timbres).
+    """
+
+    amplitude: np.ndarray
+    harmonics: np.ndarray
+    noise: np.ndarray
+    state: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+
+
+class Timbre(ABC):
+    """A set of instruments the engine can play. See the module docstring for the contract."""
+
+    name: str = "timbre"
+    sample_rate: int = SAMPLE_RATE
+    hop: int = HOP
+    state_size: int = 0
+
+    @abstractmethod
+    def instruments(self) -> list[tuple[str, int]]:
+        """``[(name, gm_program), ...]`` in engine instrument-index order."""
+
+    @abstractmethod
+    def get_controls(self, features: VoiceFeatures, state: np.ndarray | None = None) -> Controls:
+        """Controls for the hop described by ``features``; ``state``: ``[V, state_size]`` or None (fresh)."""
+
+    @abstractmethod
+    def fill_tables(self, itab: np.ndarray, iparam: np.ndarray, sr: float) -> None:
+        """Fill ``itab[N_INSTR, 128, TS + 1]`` float32 and ``iparam[N_INSTR, NIP]`` float64 in place.
+
+        Instrument rows beyond ``len(instruments())`` repeat the list cyclically, so any index
+        the engine may hold sounds. Tables are band-limited for their note at ``sr`` (with
+        ``BEND_HEADROOM_SEMITONES`` of bend headroom), peak-normalised, finite, with the guard
+        sample ``itab[..., TS] == itab[..., 0]``.
+        """
+
+    def initial_state(self, n_voices: int) -> np.ndarray:
+        """Recurrent state of fresh voices: ``[n_voices, state_size]`` float32 zeros."""
+        return np.zeros((n_voices, self.state_size), dtype=np.float32)
+
+    def instrument_index(self, name_or_program: str | int) -> int:
+        """Engine index of an instrument given its name or GM program (nearest name match)."""
+        insts = self.instruments()
+        if isinstance(name_or_program, (int, np.integer)):
+            for i, (_, prog) in enumerate(insts):
+                if prog == int(name_or_program):
+                    return i
+            if 0 <= int(name_or_program) < len(insts):
+                return int(name_or_program)
+        else:
+            key = str(name_or_program).strip().lower()
+            for i, (nm, _) in enumerate(insts):
+                if nm == key:
+                    return i
+            for i, (nm, _) in enumerate(insts):
+                if nm.startswith(key) or key in nm:
+                    return i
+        from ..errors import ConfigError
+
+        names = ", ".join(f"{n} (GM {p})" for n, p in insts)
+        raise ConfigError(f"unknown instrument {name_or_program!r}; available: {names}")
+
+
+__all__ = [
+    "BEND_HEADROOM_SEMITONES", "HOP", "INSTRUMENTS", "N_HARM", "N_NOISE_BANDS", "NOISE_BAND_EDGES_HZ",
+    "SAMPLE_RATE", "TS", "Controls", "Timbre", "VoiceFeatures", "brightness_cutoff", "harmonic_mask",
+    "midi_to_hz", "sine_basis", "table_mask", "tables_from_harmonics", "velocity_gain",
+]
