@@ -8,8 +8,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .layout import (H_BASE_OCTAVE, H_CHORD, H_CHORD_LEN, H_CHORD_ROOT, H_ROOT,
-                     H_SCALE, H_SCALE_LEN, H_VERSION, NH)
+from .layout import (
+    H_BASE_OCTAVE,
+    H_CHORD,
+    H_CHORD_LEN,
+    H_CHORD_ROOT,
+    H_ROOT,
+    H_SCALE,
+    H_SCALE_LEN,
+    H_VERSION,
+    NH,
+)
 
 
 @njit(cache=True)

@@ -1,0 +1,453 @@
+"""The Engine: one object that renders live, offline, or inside a host's own mixer.
+
+>>> import numpy as np
+>>> from rtgen import Engine, EngineSpec
+>>> eng = Engine(EngineSpec(sample_rate=48000, seed=1))
+>>> eng.note_on(60, 100)
+True
+>>> out = eng.render(frames=4800)            # 0.1 s of stereo float32
+>>> out.shape, out.dtype.name, bool(np.abs(out).max() > 0.01)
+((4800, 2), 'float32', True)
+
+Threads: the render call (the audio thread, or the host's mixer) owns the state. Every
+other thread talks to it through command rings (:meth:`command`, :meth:`note_on`, …)
+and reads what happened from the event ring (:meth:`events`). Each ring has one
+producer end; the methods here take a ``ring`` argument so the MIDI thread, the
+Continuator and the control thread each write to their own.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .config import EngineSpec
+from .errors import ConfigError
+from .rt import kernel
+from .rt.layout import (
+    C_ALL_OFF,
+    C_GEN_ACTIVE,
+    C_GEN_F,
+    C_GEN_I,
+    C_HARM,
+    C_LAYER,
+    C_METER,
+    C_NOTE_NOW,
+    C_NOTE_OFF,
+    C_NOTE_ON,
+    C_PANIC,
+    C_PARAM,
+    C_PITCHBEND,
+    C_SUSTAIN,
+    C_SWING,
+    C_TEMPO,
+    GEN_NB,
+    GEN_NF,
+    GEN_NI,
+    GI_ACTIVE,
+    H_BASE_OCTAVE,
+    H_CHORD,
+    H_CHORD_LEN,
+    H_CHORD_ROOT,
+    H_ROOT,
+    H_SCALE,
+    H_SCALE_LEN,
+    H_VERSION,
+    LAYER_ANSWER,
+    LAYER_AUTOMATA,
+    LAYER_GRAMMAR,
+    LAYER_NAMES,
+    LAYER_PLAYER,
+    LAYER_RULES,
+    LAYER_STINGER,
+    LF_GAIN,
+    LF_GAIN_SMOOTH,
+    LF_INSTR,
+    LF_MUTE,
+    LF_PAN,
+    N_CMD_RINGS,
+    N_GEN,
+    N_INSTR,
+    N_LAYERS,
+    N_NOISE_BANDS,
+    O_NOTE_ON,
+    P_ATTACK,
+    P_BEAT,
+    P_BEATS_PER_BAR,
+    P_BPM,
+    P_DECAY,
+    P_HOP,
+    P_LIMIT_CEIL,
+    P_LIMIT_GAIN,
+    P_LIMIT_RELEASE,
+    P_MASTER_GAIN,
+    P_RELEASE,
+    P_SR,
+    P_SUSTAIN,
+    P_SWING,
+    P_VOICE_GAIN,
+    RING_CONTROL,
+    S_BEAT_INDEX,
+    S_BLOCKS,
+    S_CB_SAMPLE,
+    S_CB_TIME_NS,
+    S_CLIPS,
+    S_CMD_BAD,
+    S_EV_DROPPED,
+    S_LATE_FRAMES,
+    S_NONFINITE,
+    S_NOTES,
+    S_OUT_DROPPED,
+    S_RNG,
+    S_SAMPLE,
+    S_STEALS,
+    S_UNDERFLOWS,
+    S_WORST_NS,
+    VF_STATE,
+    VS_FREE,
+)
+from .rt.ring import CommandWriter, EventReader
+from .rt.rng import seed_state
+from .rt.state import EngineState, allocate
+
+if TYPE_CHECKING:
+    from .gen.base import Sequencer
+    from .timbre.base import Timbre
+
+# default instrument per layer (indices into the timbre's instrument list)
+_LAYER_INSTR = {LAYER_RULES: 3, LAYER_GRAMMAR: 7, LAYER_AUTOMATA: 1, LAYER_PLAYER: 0,
+                LAYER_ANSWER: 6, LAYER_STINGER: 5}
+_LAYER_PAN = {LAYER_RULES: -0.3, LAYER_GRAMMAR: 0.3, LAYER_AUTOMATA: 0.0, LAYER_PLAYER: -0.15,
+              LAYER_ANSWER: 0.15}
+
+
+def noise_filter_coefficients(sr: float) -> np.ndarray:
+    """Band-pass (TPT state-variable) coefficients of the per-layer noise bank, one row per band.
+
+    Row: (a1, a2, a3, k * norm) where ``norm`` scales uniform white noise in [-1, 1] so a band
+    gain is the RMS amplitude of the noise in that band (equivalent noise bandwidth of a
+    two-pole resonator: pi/2 times its -3 dB bandwidth).
+    """
+    from .timbre.base import NOISE_BAND_EDGES_HZ
+
+    c = np.zeros((N_NOISE_BANDS, 4), np.float64)
+    nyq = 0.5 * sr
+    for b in range(N_NOISE_BANDS):
+        lo = max(NOISE_BAND_EDGES_HZ[b], 40.0)
+        hi = min(NOISE_BAND_EDGES_HZ[b + 1], 0.49 * sr)
+        if hi <= lo * 1.05:
+            hi = lo * 1.05
+        fc = math.sqrt(lo * hi)
+        bw = hi - lo
+        q = fc / bw
+        g = math.tan(math.pi * min(fc, 0.45 * sr) / sr)
+        k = 1.0 / q
+        a1 = 1.0 / (1.0 + g * (g + k))
+        a2 = g * a1
+        a3 = g * a2
+        norm = math.sqrt(3.0 * nyq / (0.5 * math.pi * bw))
+        c[b] = (a1, a2, a3, k * norm)
+    return c
+
+
+class Engine:
+    """The real-time generative engine. See the module docstring for the threading rules."""
+
+    def __init__(self, spec: EngineSpec | None = None, timbre: str | Timbre = "additive") -> None:
+        self.spec = spec or EngineSpec()
+        self.state: EngineState = allocate(self.spec.voices)
+        self._writers = [CommandWriter(self.state.cmd, self.state.cmd_idx, r) for r in range(N_CMD_RINGS)]
+        self._reader = EventReader(self.state.out, self.state.out_idx)
+        self._slots: list[Sequencer | None] = [None] * N_GEN
+        self._retire: dict[int, int] = {}     # slot -> ring index of its deactivation
+        self._live = False
+        self.timbre = self._load_timbre(timbre)
+        self._init_state()
+
+    # ------------------------------------------------------------------ setup
+    def _load_timbre(self, timbre: str | Timbre) -> Timbre:
+        from .timbre import load_timbre
+        from .timbre.base import Timbre as _T
+
+        t = timbre if isinstance(timbre, _T) else load_timbre(str(timbre))
+        t.fill_tables(self.state.itab, self.state.iparam, float(self.spec.sample_rate))
+        return t
+
+    def _init_state(self) -> None:
+        s, sp = self.state, self.spec
+        p = s.p
+        p[P_SR] = sp.sample_rate
+        p[P_BPM] = sp.bpm
+        p[P_BEATS_PER_BAR] = sp.beats_per_bar
+        p[P_SWING] = sp.swing
+        p[P_MASTER_GAIN] = sp.master_gain
+        p[P_LIMIT_CEIL] = sp.limiter_ceiling
+        p[P_LIMIT_RELEASE] = sp.limiter_release
+        p[P_LIMIT_GAIN] = 1.0
+        p[P_ATTACK], p[P_DECAY], p[P_SUSTAIN], p[P_RELEASE] = 0.005, 0.2, 0.7, 0.3
+        p[P_VOICE_GAIN] = 0.25
+        p[P_HOP] = sp.hop
+        p[P_BEAT] = 0.0
+        s.st[S_RNG] = seed_state(sp.seed, 9999)
+        s.st[S_BEAT_INDEX] = -1
+        s.nzc[:] = noise_filter_coefficients(sp.sample_rate)
+        s.nf_hop[:] = -1
+        s.nf_id[:] = -1
+        for lay in range(N_LAYERS):
+            s.lf[lay, LF_GAIN] = 0.8
+            s.lf[lay, LF_GAIN_SMOOTH] = 0.8
+            s.lf[lay, LF_PAN] = _LAYER_PAN.get(lay, 0.0)
+            s.lf[lay, LF_INSTR] = _LAYER_INSTR.get(lay, 0) % N_INSTR
+        self.set_harmony(0, (0, 2, 4, 5, 7, 9, 11), (0, 4, 7), base_octave=4, now=True)
+
+    # ------------------------------------------------------------------ rendering
+    def render(self, out: np.ndarray | None = None, frames: int | None = None) -> np.ndarray:
+        """Render into ``out`` (float32, C-contiguous, shape [n, 2]) or a new array of ``frames``.
+
+        This is the embedded backend: a host (a game's mixer) calls it from its own audio
+        callback. Any length works; work happens on an internal 64-sample grid.
+        """
+        if out is None:
+            if frames is None or int(frames) < 0:
+                raise ConfigError("render() needs an output array or a frame count >= 0")
+            out = np.zeros((int(frames), 2), np.float32)
+        if out.dtype != np.float32 or out.ndim != 2 or out.shape[1] != 2 or not out.flags.c_contiguous:
+            raise ConfigError(f"render() writes float32 C-contiguous [n, 2] arrays, got {out.dtype} "
+                              f"{out.shape}")
+        if self._live:
+            raise ConfigError("this engine is playing live; its audio thread owns render()")
+        if out.shape[0]:
+            kernel.render(self.state, out, out.shape[0])
+        return out
+
+    # ------------------------------------------------------------------ commands
+    def command(self, kind: int, a: float = 0.0, b: float = 0.0, c: float = 0.0, d: float = 0.0,
+                e: float = 0.0, f: float = 0.0, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
+        """Queue a raw command (``C_*``) on ``ring``; ``time`` is an absolute sample or -1 (asap).
+
+        Returns False when the ring is full (the command is dropped and counted).
+        """
+        return self._writers[ring].push(kind, a, b, c, d, e, f, time)
+
+    def note_on(self, note: float, velocity: float = 100, layer: int = LAYER_PLAYER, instrument: int = -1,
+                time: float = -1.0, ring: int = RING_CONTROL, pan: float = 0.0) -> bool:
+        """Start a note (MIDI note, velocity 1..127) on a layer; velocity 0 is a note-off."""
+        if velocity <= 0:
+            return self.note_off(note, layer, time=time, ring=ring)
+        return self.command(C_NOTE_ON, float(note), float(min(velocity, 127)), layer, instrument, -1.0, pan,
+                            time, ring)
+
+    def note_off(self, note: float, layer: int = LAYER_PLAYER, time: float = -1.0,
+                 ring: int = RING_CONTROL) -> bool:
+        return self.command(C_NOTE_OFF, float(note), 0.0, layer, 0.0, -1.0, 0.0, time, ring)
+
+    def play_note(self, note: float, velocity: float, seconds: float, layer: int = LAYER_STINGER,
+                  instrument: int = -1, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
+        """A one-shot note that ends by itself after ``seconds`` (stingers, previews)."""
+        dur = max(1.0, seconds * self.spec.sample_rate)
+        return self.command(C_NOTE_NOW, float(note), float(velocity), layer, instrument, 0.0, dur, time, ring)
+
+    def sustain(self, down: bool, layer: int = LAYER_PLAYER, ring: int = RING_CONTROL) -> bool:
+        return self.command(C_SUSTAIN, 1.0 if down else 0.0, 0.0, layer, ring=ring)
+
+    def pitch_bend(self, semitones: float, layer: int = LAYER_PLAYER, ring: int = RING_CONTROL) -> bool:
+        return self.command(C_PITCHBEND, semitones, 0.0, layer, ring=ring)
+
+    def set_param(self, index: int, value: float, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
+        return self.command(C_PARAM, index, value, time=time, ring=ring)
+
+    def set_tempo(self, bpm: float, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
+        if not 20.0 <= bpm <= 400.0:
+            raise ConfigError(f"tempo must be 20..400 bpm, not {bpm}")
+        return self.command(C_TEMPO, bpm, time=time, ring=ring)
+
+    def set_swing(self, swing: float, ring: int = RING_CONTROL) -> bool:
+        if not 0.0 <= swing <= 0.75:
+            raise ConfigError(f"swing must be 0..0.75, not {swing}")
+        return self.command(C_SWING, swing, ring=ring)
+
+    def set_meter(self, beats_per_bar: int, ring: int = RING_CONTROL) -> bool:
+        return self.command(C_METER, beats_per_bar, ring=ring)
+
+    def set_master_gain(self, gain: float) -> bool:
+        return self.set_param(P_MASTER_GAIN, max(0.0, float(gain)))
+
+    def set_layer(self, layer: int | str, *, gain: float | None = None, pan: float | None = None,
+                  mute: bool | None = None, instrument: int | str | None = None,
+                  ring: int = RING_CONTROL) -> None:
+        """Change a mixer layer (by index or name: rules, grammar, automata, player, answer…)."""
+        lay = self.layer_index(layer)
+        if gain is not None:
+            self.command(C_LAYER, lay, LF_GAIN, max(0.0, float(gain)), ring=ring)
+        if pan is not None:
+            self.command(C_LAYER, lay, LF_PAN, min(1.0, max(-1.0, float(pan))), ring=ring)
+        if mute is not None:
+            self.command(C_LAYER, lay, LF_MUTE, 1.0 if mute else 0.0, ring=ring)
+        if instrument is not None:
+            self.command(C_LAYER, lay, LF_INSTR, self.instrument_index(instrument), ring=ring)
+
+    def all_notes_off(self, layer: int = -1, ring: int = RING_CONTROL) -> bool:
+        return self.command(C_ALL_OFF, layer, ring=ring)
+
+    def panic(self, ring: int = RING_CONTROL) -> bool:
+        """Silence everything at once and forget pending notes."""
+        return self.command(C_PANIC, ring=ring)
+
+    def set_harmony(self, root: int, scale: tuple[int, ...] | list[int] | None = None,
+                    chord: tuple[int, ...] | list[int] | None = None, base_octave: int | None = None,
+                    now: bool = False, ring: int = RING_CONTROL) -> None:
+        """Set the shared harmonic context (tonic pitch class, scale offsets, chord pitch classes)."""
+        vals: list[tuple[int, float]] = [(H_ROOT, float(int(root) % 12))]
+        if scale is not None:
+            sc = [int(x) for x in scale]
+            if not 1 <= len(sc) <= 12 or any(not 0 <= x < 12 for x in sc):
+                raise ConfigError(f"a scale is 1..12 semitone offsets in 0..11, not {scale}")
+            vals.append((H_SCALE_LEN, float(len(sc))))
+            vals += [(H_SCALE + i, float(x)) for i, x in enumerate(sc)]
+        if chord is not None:
+            ch = [int(x) % 12 for x in chord][:6]
+            vals.append((H_CHORD_ROOT, float(ch[0]) if ch else -1.0))
+            vals.append((H_CHORD_LEN, float(len(ch))))
+            vals += [(H_CHORD + i, float(x)) for i, x in enumerate(ch)]
+        if base_octave is not None:
+            vals.append((H_BASE_OCTAVE, float(base_octave)))
+        vals.append((H_VERSION, float(self.state.harm[H_VERSION] + 1)))
+        for i, v in vals:
+            if now:
+                self.state.harm[i] = v
+            else:
+                self.command(C_HARM, i, v, ring=ring)
+
+    # ------------------------------------------------------------------ generators
+    def add_generator(self, seq: Sequencer, slot: int | None = None, active: bool = True,
+                      time: float = -1.0) -> int:
+        """Pack a Sequencer into a free slot and start it (at ``time``, or the next chunk)."""
+        if slot is None:
+            free = [i for i in range(N_GEN) if self._slot_free(i)]
+            if not free:
+                raise ConfigError(f"all {N_GEN} generator slots are in use")
+            slot = free[0]
+        if not 0 <= slot < N_GEN or not self._slot_free(slot):
+            raise ConfigError(f"generator slot {slot} is in use or out of range 0..{N_GEN - 1}")
+        gi = np.zeros(GEN_NI, np.int64)
+        gf = np.zeros(GEN_NF, np.float64)
+        gbuf = np.zeros(GEN_NB, np.int32)
+        seq.pack(gi, gf, gbuf, self.spec.seed, slot)
+        gi[GI_ACTIVE] = 0
+        s = self.state
+        # the slot is inactive: the audio thread does not read it until the command below
+        s.gbuf[slot] = gbuf
+        s.gf[slot] = gf
+        s.gi[slot] = gi
+        self._slots[slot] = seq
+        if active:
+            if self._live:
+                self.command(C_GEN_ACTIVE, slot, 1.0, time=time)
+            else:
+                s.gi[slot, GI_ACTIVE] = 1
+        return slot
+
+    def remove_generator(self, slot: int, time: float = -1.0) -> None:
+        """Stop a generator (its sounding notes are released) and free its slot."""
+        if not 0 <= slot < N_GEN:
+            raise ConfigError(f"generator slot {slot} out of range")
+        self.command(C_GEN_ACTIVE, slot, 0.0, time=time)
+        self._slots[slot] = None
+        self._retire[slot] = self._writers[RING_CONTROL].written
+
+    def _slot_free(self, slot: int) -> bool:
+        if self._slots[slot] is not None:
+            return False
+        mark = self._retire.get(slot)
+        # a slot being retired is free once the audio thread has consumed the deactivation
+        return mark is None or self._writers[RING_CONTROL].consumed >= mark
+
+    def generators(self) -> dict[int, Sequencer]:
+        return {i: s for i, s in enumerate(self._slots) if s is not None}
+
+    def set_generator_param(self, slot: int, name: str, value: float, time: float = -1.0) -> bool:
+        """Change a generator's live parameter by name (see ``Sequencer.params()``)."""
+        seq = self._slots[slot] if 0 <= slot < N_GEN else None
+        if seq is None:
+            raise ConfigError(f"no generator in slot {slot}")
+        for prm in seq.params():
+            if prm.name == name:
+                v = float(value)
+                if not (prm.lo <= v <= prm.hi):
+                    raise ConfigError(f"{seq.name}.{name} must be in {prm.lo}..{prm.hi}, not {value}")
+                kind = C_GEN_I if prm.array == "i" else C_GEN_F
+                return self.command(kind, slot, prm.index, v, time=time)
+        names = ", ".join(p.name for p in seq.params())
+        raise ConfigError(f"{seq.name} has no parameter {name!r}; it has: {names}")
+
+    # ------------------------------------------------------------------ reading back
+    def events(self) -> np.ndarray:
+        """Drain the output events: rows [kind, time, a, b, c, d, e, f] (see ``O_*`` in rt.layout)."""
+        return self._reader.drain()
+
+    def now_sample(self) -> float:
+        """The engine's sample position for *now*: live, extrapolated from the last callback."""
+        st = self.state.st
+        if not self._live:
+            return float(st[S_SAMPLE])
+        for _ in range(4):
+            s0 = int(st[S_CB_SAMPLE])
+            t0 = int(st[S_CB_TIME_NS])
+            if int(st[S_CB_SAMPLE]) == s0:
+                break
+        if t0 == 0:
+            return float(st[S_SAMPLE])
+        return s0 + (time.monotonic_ns() - t0) * 1e-9 * self.spec.sample_rate
+
+    @property
+    def sample_rate(self) -> int:
+        return self.spec.sample_rate
+
+    def active_voices(self) -> int:
+        return int(np.count_nonzero(self.state.vf[:, VF_STATE] != VS_FREE))
+
+    def stats(self) -> dict[str, Any]:
+        st = self.state.st
+        return {
+            "samples": int(st[S_SAMPLE]),
+            "blocks": int(st[S_BLOCKS]),
+            "underflows": int(st[S_UNDERFLOWS]),
+            "worst_block_us": st[S_WORST_NS] / 1000.0,
+            "notes": int(st[S_NOTES]),
+            "steals": int(st[S_STEALS]),
+            "commands_dropped": sum(w.dropped for w in self._writers),
+            "commands_rejected": int(st[S_CMD_BAD]),
+            "events_dropped": int(st[S_EV_DROPPED]),
+            "out_events_dropped": int(st[S_OUT_DROPPED]),
+            "nonfinite_caught": int(st[S_NONFINITE]),
+            "clips": int(st[S_CLIPS]),
+            "late_frames": int(st[S_LATE_FRAMES]),
+            "active_voices": self.active_voices(),
+        }
+
+    # ------------------------------------------------------------------ names
+    @staticmethod
+    def layer_index(layer: int | str) -> int:
+        if isinstance(layer, str):
+            if layer not in LAYER_NAMES:
+                raise ConfigError(f"unknown layer {layer!r}; layers: {', '.join(LAYER_NAMES)}")
+            return LAYER_NAMES.index(layer)
+        if not 0 <= int(layer) < N_LAYERS:
+            raise ConfigError(f"layer {layer} out of range 0..{N_LAYERS - 1}")
+        return int(layer)
+
+    def instrument_index(self, instrument: int | str) -> int:
+        names = [n for n, _ in self.timbre.instruments()]
+        if isinstance(instrument, str):
+            if instrument not in names:
+                raise ConfigError(f"unknown instrument {instrument!r}; instruments: {', '.join(names)}")
+            return names.index(instrument)
+        if not 0 <= int(instrument) < len(names):
+            raise ConfigError(f"instrument {instrument} out of range 0..{len(names) - 1}")
+        return int(instrument)
+
+
+__all__ = ["Engine", "EngineSpec", "O_NOTE_ON", "C_PARAM", "P_BPM"]

@@ -1,0 +1,939 @@
+"""The compiled real-time kernel: ``render(S, out, n)``.
+
+Rules of this module (the real-time path):
+
+- no allocation, no I/O, no locks, no logging, no Python objects: numpy arrays and math;
+- every loop is bounded (rings are drained at most once around per chunk);
+- anything that does not fit (a full queue or ring) is dropped and counted;
+- the output never holds NaN/Inf and never exceeds +-1.0.
+
+Work is done on an absolute grid of ``CHUNK`` samples: commands are drained and
+generators run at each chunk start, whatever the host block size, so a seeded render
+is bit-identical for any block size. Within a chunk, note events take effect on their
+exact sample: voices are rendered up to the event, the event is applied, rendering
+continues.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from ..gen.dispatch import gen_process
+from .layout import (
+    C_ALL_OFF,
+    C_GEN_ACTIVE,
+    C_GEN_F,
+    C_GEN_I,
+    C_HARM,
+    C_LAYER,
+    C_METER,
+    C_NOTE_NOW,
+    C_NOTE_OFF,
+    C_NOTE_ON,
+    C_PANIC,
+    C_PARAM,
+    C_PITCHBEND,
+    C_RESET_CLOCK,
+    C_SUSTAIN,
+    C_SWING,
+    C_TEMPO,
+    CHUNK,
+    CMD_CAP,
+    ES_ATTACK,
+    ES_DECAY,
+    ES_DONE,
+    ES_RELEASE,
+    ES_SUSTAIN,
+    EV_DUR,
+    EV_INSTR,
+    EV_LAYER,
+    EV_NOTE,
+    EV_PAN,
+    EV_TIME,
+    EV_VEL,
+    GEN_NF,
+    GEN_NI,
+    GI_ACTIVE,
+    GI_KIND,
+    IP_ATTACK,
+    IP_BRIGHT,
+    IP_DECAY,
+    IP_DECAY_TIME,
+    IP_GAIN,
+    IP_NOISE,
+    IP_NOISE_BAND,
+    IP_NOISE_DECAY,
+    IP_RELEASE,
+    IP_SUSTAIN,
+    LF_ACTIVE_VOICES,
+    LF_BEND,
+    LF_GAIN,
+    LF_GAIN_SMOOTH,
+    LF_INSTR,
+    LF_MUTE,
+    LF_PAN,
+    LF_PEAK_L,
+    LF_PEAK_R,
+    LF_SUSTAIN,
+    N_CMD_RINGS,
+    N_GEN,
+    N_INSTR,
+    N_LAYERS,
+    N_NOISE_BANDS,
+    NH,
+    NP,
+    O_BEAT,
+    O_NOTE_OFF,
+    O_NOTE_ON,
+    O_STEAL,
+    OUT_CAP,
+    P_BEAT,
+    P_BEAT_INC,
+    P_BEATS_PER_BAR,
+    P_BPM,
+    P_HOP,
+    P_LIMIT_CEIL,
+    P_LIMIT_GAIN,
+    P_LIMIT_RELEASE,
+    P_MASTER_GAIN,
+    P_NEURAL,
+    P_PEAK_L,
+    P_PEAK_R,
+    P_SR,
+    P_SWING,
+    P_VOICE_GAIN,
+    PQ_CAP,
+    S_BEAT_INDEX,
+    S_BLOCKS,
+    S_CLIPS,
+    S_CMD_BAD,
+    S_EV_DROPPED,
+    S_HOP_INDEX,
+    S_LATE_FRAMES,
+    S_NONFINITE,
+    S_NOTE_ID,
+    S_NOTES,
+    S_OUT_DROPPED,
+    S_PQ_COUNT,
+    S_PQ_SEQ,
+    S_RNG,
+    S_SAMPLE,
+    S_STEALS,
+    TS,
+    VF_AGE,
+    VF_AMP,
+    VF_AMP_INC,
+    VF_AMP_TARGET,
+    VF_ATTACK,
+    VF_BEND,
+    VF_DECAY,
+    VF_ENV,
+    VF_ENV_STAGE,
+    VF_GAIN,
+    VF_GEN,
+    VF_INC,
+    VF_INSTR,
+    VF_LAST_OUT,
+    VF_LAYER,
+    VF_LP,
+    VF_LP_COEF,
+    VF_NOISE,
+    VF_NOISE_COEF,
+    VF_NOISE_ENV,
+    VF_NOTE,
+    VF_NOTE_ID,
+    VF_PAN,
+    VF_PHASE,
+    VF_REL_AGE,
+    VF_RELEASE,
+    VF_STATE,
+    VF_SUSLEVEL,
+    VF_SUSTAINED,
+    VF_VEL,
+    VF_XF,
+    VF_XF_INC,
+    VS_FREE,
+    VS_ON,
+    VS_RELEASED,
+)
+from .rng import uniform
+
+ENV_FLOOR = 1e-4   # -80 dB: a released voice below this is free
+PQ_TIME = 0
+PQ_KIND = 1
+PQ_SEQ = 8
+PQ_GEN = 9
+
+
+# ----------------------------------------------------------------------- output events
+@njit(cache=True)
+def out_push(S, kind, t, a, b, c, d, e, f):
+    head = S.out_idx[0]
+    if head - S.out_idx[8] >= OUT_CAP:
+        S.st[S_OUT_DROPPED] += 1
+        return
+    r = head % OUT_CAP
+    S.out[r, 0] = kind
+    S.out[r, 1] = t
+    S.out[r, 2] = a
+    S.out[r, 3] = b
+    S.out[r, 4] = c
+    S.out[r, 5] = d
+    S.out[r, 6] = e
+    S.out[r, 7] = f
+    S.out_idx[0] = head + 1
+
+
+# ----------------------------------------------------------------------- pending queue
+@njit(cache=True)
+def pq_push(S, t, kind, a, b, c, d, e, f, gen):
+    k = S.st[S_PQ_COUNT]
+    if k >= PQ_CAP:
+        S.st[S_EV_DROPPED] += 1
+        return False
+    S.pq[k, PQ_TIME] = t
+    S.pq[k, PQ_KIND] = kind
+    S.pq[k, 2] = a
+    S.pq[k, 3] = b
+    S.pq[k, 4] = c
+    S.pq[k, 5] = d
+    S.pq[k, 6] = e
+    S.pq[k, 7] = f
+    S.pq[k, PQ_SEQ] = S.st[S_PQ_SEQ]
+    S.pq[k, PQ_GEN] = gen
+    S.st[S_PQ_SEQ] += 1
+    S.st[S_PQ_COUNT] = k + 1
+    return True
+
+
+@njit(cache=True)
+def pq_next_before(S, tend):
+    """Index of the earliest pending row with time < tend (ties: arrival order), or -1."""
+    best = -1
+    bt = 0.0
+    bs = 0.0
+    for k in range(S.st[S_PQ_COUNT]):
+        t = S.pq[k, PQ_TIME]
+        if t < tend:
+            s = S.pq[k, PQ_SEQ]
+            if best < 0 or t < bt or (t == bt and s < bs):
+                best = k
+                bt = t
+                bs = s
+    return best
+
+
+@njit(cache=True)
+def pq_remove(S, k):
+    last = S.st[S_PQ_COUNT] - 1
+    if k != last:
+        for j in range(S.pq.shape[1]):
+            S.pq[k, j] = S.pq[last, j]
+    S.st[S_PQ_COUNT] = last
+
+
+# ----------------------------------------------------------------------- voices
+@njit(cache=True)
+def _coef(seconds, sr):
+    """Per-sample multiplier that falls by 60 dB in ``seconds``."""
+    if seconds <= 1e-5:
+        return 0.0
+    return math.exp(-6.907755278982137 / (seconds * sr))
+
+
+@njit(cache=True)
+def set_increment(S, v):
+    sr = S.p[P_SR]
+    note = S.vf[v, VF_NOTE] + S.vf[v, VF_BEND]
+    f0 = 440.0 * 2.0 ** ((note - 69.0) / 12.0)
+    inc = f0 / sr
+    if inc > 0.49:
+        inc = 0.49
+    S.vf[v, VF_INC] = inc
+
+
+@njit(cache=True)
+def release_voice(S, v, t):
+    if S.vf[v, VF_STATE] != VS_ON:
+        return
+    S.vf[v, VF_STATE] = VS_RELEASED
+    S.vf[v, VF_ENV_STAGE] = ES_RELEASE
+    S.vf[v, VF_REL_AGE] = 0.0
+    S.vf[v, VF_SUSTAINED] = 0.0
+    out_push(S, O_NOTE_OFF, t, S.vf[v, VF_NOTE], 0.0, S.vf[v, VF_LAYER], v, S.vf[v, VF_INSTR],
+             S.vf[v, VF_NOTE_ID])
+
+
+@njit(cache=True)
+def free_voice(S, v):
+    S.vf[v, VF_STATE] = VS_FREE
+    S.vf[v, VF_ENV] = 0.0
+    S.vf[v, VF_ENV_STAGE] = ES_DONE
+    S.vf[v, VF_LAST_OUT] = 0.0
+
+
+@njit(cache=True)
+def pick_voice(S):
+    """A free voice; else the quietest released one; else the quietest sounding one."""
+    nv = S.vf.shape[0]
+    best = -1
+    bestlvl = 1e30
+    for v in range(nv):
+        if S.vf[v, VF_STATE] == VS_FREE:
+            return v, False
+    for v in range(nv):
+        if S.vf[v, VF_STATE] == VS_RELEASED:
+            lvl = S.vf[v, VF_LAST_OUT]
+            if lvl < bestlvl:
+                bestlvl = lvl
+                best = v
+    if best >= 0:
+        return best, True
+    for v in range(nv):
+        lvl = S.vf[v, VF_LAST_OUT]
+        if lvl < bestlvl:
+            bestlvl = lvl
+            best = v
+    return best, True
+
+
+@njit(cache=True)
+def note_on(S, t, note, vel, layer, instr, note_id, pan, gen):
+    if note < 0.0 or note > 127.0 or vel <= 0.0:
+        return
+    if vel > 127.0:
+        vel = 127.0
+    lay = int(layer)
+    if lay < 0 or lay >= N_LAYERS:
+        lay = 0
+    ins = int(instr)
+    if ins < 0:
+        ins = int(S.lf[lay, LF_INSTR])
+    if ins < 0 or ins >= N_INSTR:
+        ins = 0
+    v, stolen = pick_voice(S)
+    if stolen:
+        S.st[S_STEALS] += 1
+        out_push(S, O_STEAL, t, S.vf[v, VF_NOTE], 0.0, S.vf[v, VF_LAYER], v, 0.0, S.vf[v, VF_NOTE_ID])
+        if S.vf[v, VF_STATE] == VS_ON:
+            out_push(S, O_NOTE_OFF, t, S.vf[v, VF_NOTE], 0.0, S.vf[v, VF_LAYER], v, S.vf[v, VF_INSTR],
+                     S.vf[v, VF_NOTE_ID])
+        env0 = S.vf[v, VF_ENV]           # restart from the current level: no step in the envelope
+    else:
+        env0 = 0.0
+        S.vf[v, VF_PHASE] = 0.0
+        S.vf[v, VF_LP] = 0.0
+    if note_id < 0:
+        note_id = float(S.st[S_NOTE_ID])
+        S.st[S_NOTE_ID] += 1
+    sr = S.p[P_SR]
+    ip = S.iparam[ins]
+    n = int(note + 0.5)
+    if n > 127:
+        n = 127
+    S.vf[v, VF_STATE] = VS_ON
+    S.vf[v, VF_NOTE] = note
+    S.vf[v, VF_VEL] = vel
+    S.vf[v, VF_LAYER] = lay
+    S.vf[v, VF_INSTR] = ins
+    S.vf[v, VF_BEND] = S.lf[lay, LF_BEND]
+    set_increment(S, v)
+    S.vf[v, VF_ENV] = env0
+    S.vf[v, VF_ENV_STAGE] = ES_ATTACK
+    S.vf[v, VF_ATTACK] = ip[IP_ATTACK]
+    S.vf[v, VF_DECAY] = ip[IP_DECAY]
+    S.vf[v, VF_SUSLEVEL] = ip[IP_SUSTAIN]
+    S.vf[v, VF_RELEASE] = ip[IP_RELEASE]
+    vn = vel / 127.0
+    S.vf[v, VF_GAIN] = vn ** 1.6 * ip[IP_GAIN] * S.p[P_VOICE_GAIN]
+    pn = pan
+    if pn < -1.0:
+        pn = -1.0
+    elif pn > 1.0:
+        pn = 1.0
+    S.vf[v, VF_PAN] = pn
+    S.vf[v, VF_AGE] = 0.0
+    S.vf[v, VF_REL_AGE] = 0.0
+    S.vf[v, VF_NOTE_ID] = note_id
+    S.vf[v, VF_SUSTAINED] = 0.0
+    S.vf[v, VF_GEN] = gen
+    # brightness: one-pole lowpass whose cutoff follows velocity
+    br = ip[IP_BRIGHT]
+    if br > 0.0:
+        fc = br * S.vf[v, VF_INC] * sr * (0.25 + 0.75 * vn)
+        if fc > 0.45 * sr:
+            fc = 0.45 * sr
+        S.vf[v, VF_LP_COEF] = 1.0 - math.exp(-2.0 * math.pi * fc / sr)
+    else:
+        S.vf[v, VF_LP_COEF] = 1.0
+    # the attack table: band-limited for this note (neural timbres put their attack frame here)
+    for i in range(S.vtab.shape[2]):
+        x = S.itab[ins, n, i]
+        S.vtab[v, 0, i] = x
+        S.vtab[v, 1, i] = x
+    S.vf[v, VF_XF] = 0.0
+    S.vf[v, VF_XF_INC] = 0.0
+    S.vf[v, VF_AMP] = 1.0
+    S.vf[v, VF_AMP_TARGET] = 1.0
+    S.vf[v, VF_AMP_INC] = 0.0
+    S.vf[v, VF_NOISE] = ip[IP_NOISE]
+    for b in range(N_NOISE_BANDS):
+        S.vnb[v, b] = ip[IP_NOISE_BAND + b]
+    S.vf[v, VF_NOISE_ENV] = 1.0
+    S.vf[v, VF_NOISE_COEF] = _coef(ip[IP_NOISE_DECAY], sr) if ip[IP_NOISE_DECAY] > 0.0 else 1.0
+    S.st[S_NOTES] += 1
+    out_push(S, O_NOTE_ON, t, note, vel, lay, v, ins, note_id)
+
+
+@njit(cache=True)
+def note_off(S, t, note, layer, note_id):
+    lay = int(layer)
+    for v in range(S.vf.shape[0]):
+        if S.vf[v, VF_STATE] != VS_ON:
+            continue
+        if note_id >= 0.0:
+            if S.vf[v, VF_NOTE_ID] != note_id:
+                continue
+        elif S.vf[v, VF_NOTE] != note or int(S.vf[v, VF_LAYER]) != lay:
+            continue
+        if S.lf[int(S.vf[v, VF_LAYER]), LF_SUSTAIN] > 0.0:
+            S.vf[v, VF_SUSTAINED] = 1.0
+        else:
+            release_voice(S, v, t)
+
+
+@njit(cache=True)
+def all_off(S, t, layer):
+    for v in range(S.vf.shape[0]):
+        if layer < 0 or int(S.vf[v, VF_LAYER]) == layer:
+            release_voice(S, v, t)
+    for lay in range(N_LAYERS):
+        if layer < 0 or lay == layer:
+            S.lf[lay, LF_SUSTAIN] = 0.0
+
+
+@njit(cache=True)
+def panic(S, t):
+    for v in range(S.vf.shape[0]):
+        if S.vf[v, VF_STATE] == VS_ON:
+            release_voice(S, v, t)
+        free_voice(S, v)
+    # keep only pending rows that are not notes (parameter changes still apply)
+    k = 0
+    while k < S.st[S_PQ_COUNT]:
+        kind = int(S.pq[k, PQ_KIND])
+        if kind == C_NOTE_ON or kind == C_NOTE_OFF or kind == C_NOTE_NOW:
+            pq_remove(S, k)
+        else:
+            k += 1
+    for lay in range(N_LAYERS):
+        S.lf[lay, LF_SUSTAIN] = 0.0
+    for lay in range(N_LAYERS):
+        for b in range(N_NOISE_BANDS):
+            S.nz[lay, b, 0] = 0.0
+            S.nz[lay, b, 1] = 0.0
+            S.nz[lay, b, 2] = 0.0
+            S.nz[lay, b, 3] = 0.0
+
+
+# ----------------------------------------------------------------------- commands
+@njit(cache=True)
+def apply_row(S, t, kind, a, b, c, d, e, f, gen):
+    """Apply one pending row at absolute sample ``t``."""
+    if kind == C_NOTE_ON:
+        note_on(S, t, a, b, c, d, e, f, gen)
+    elif kind == C_NOTE_OFF:
+        note_off(S, t, a, c, e)
+    elif kind == C_NOTE_NOW:
+        # a one-shot note: on now, off after f samples (the id ties them together)
+        nid = float(S.st[S_NOTE_ID])
+        S.st[S_NOTE_ID] += 1
+        note_on(S, t, a, b, c, d, nid, 0.0, -1.0)
+        pq_push(S, t + max(1.0, f), C_NOTE_OFF, a, 0.0, c, 0.0, nid, 0.0, -1.0)
+    elif kind == C_SUSTAIN:
+        lay = int(c)
+        if 0 <= lay < N_LAYERS:
+            if a > 0.5:
+                S.lf[lay, LF_SUSTAIN] = 1.0
+            else:
+                S.lf[lay, LF_SUSTAIN] = 0.0
+                for v in range(S.vf.shape[0]):
+                    if S.vf[v, VF_SUSTAINED] > 0.0 and int(S.vf[v, VF_LAYER]) == lay:
+                        release_voice(S, v, t)
+    elif kind == C_PARAM:
+        i = int(a)
+        if 0 <= i < NP:
+            S.p[i] = b
+    elif kind == C_LAYER:
+        lay = int(a)
+        col = int(b)
+        if 0 <= lay < N_LAYERS and 0 <= col < S.lf.shape[1]:
+            S.lf[lay, col] = c
+    elif kind == C_GEN_I:
+        g = int(a)
+        i = int(b)
+        if 0 <= g < N_GEN and 0 <= i < GEN_NI:
+            S.gi[g, i] = int(c)
+    elif kind == C_GEN_F:
+        g = int(a)
+        i = int(b)
+        if 0 <= g < N_GEN and 0 <= i < GEN_NF:
+            S.gf[g, i] = c
+    elif kind == C_GEN_ACTIVE:
+        g = int(a)
+        if 0 <= g < N_GEN:
+            S.gi[g, GI_ACTIVE] = 1 if b > 0.5 else 0
+            if b <= 0.5:
+                for v in range(S.vf.shape[0]):
+                    if int(S.vf[v, VF_GEN]) == g:
+                        release_voice(S, v, t)
+    elif kind == C_HARM:
+        i = int(a)
+        if 0 <= i < NH:
+            S.harm[i] = b
+    elif kind == C_ALL_OFF:
+        all_off(S, t, int(a))
+    elif kind == C_PANIC:
+        panic(S, t)
+    elif kind == C_TEMPO:
+        if 20.0 <= a <= 400.0:
+            S.p[P_BPM] = a
+    elif kind == C_PITCHBEND:
+        lay = int(c)
+        if 0 <= lay < N_LAYERS and -48.0 <= a <= 48.0:
+            S.lf[lay, LF_BEND] = a
+            for v in range(S.vf.shape[0]):
+                if S.vf[v, VF_STATE] != VS_FREE and int(S.vf[v, VF_LAYER]) == lay:
+                    S.vf[v, VF_BEND] = a
+                    set_increment(S, v)
+    elif kind == C_RESET_CLOCK:
+        S.p[P_BEAT] = a
+        S.st[S_BEAT_INDEX] = int(math.ceil(a)) - 1
+        for g in range(N_GEN):
+            S.gi[g, 5] = 0          # GI_STEP: generators find their place again
+    elif kind == C_METER:
+        if 1.0 <= a <= 32.0:
+            S.p[P_BEATS_PER_BAR] = a
+    elif kind == C_SWING:
+        if 0.0 <= a <= 0.75:
+            S.p[P_SWING] = a
+
+
+@njit(cache=True)
+def drain_commands(S, t0):
+    """Move every queued command into the pending queue (panic acts at once)."""
+    for r in range(N_CMD_RINGS):
+        head = S.cmd_idx[r, 0]
+        tail = S.cmd_idx[r, 8]
+        if head - tail > CMD_CAP:        # a producer overran: skip to what is still valid
+            tail = head - CMD_CAP
+        while tail < head:
+            row = S.cmd[r, tail % CMD_CAP]
+            tail += 1
+            ok = True
+            for j in range(8):
+                if not math.isfinite(row[j]):
+                    ok = False
+            kind = int(row[0])
+            if not ok or kind <= 0 or kind > 31:
+                S.st[S_CMD_BAD] += 1
+                continue
+            if kind == C_PANIC:
+                panic(S, t0)
+                continue
+            t = row[7]
+            if t < t0:
+                t = float(t0)
+            pq_push(S, t, kind, row[1], row[2], row[3], row[4], row[5], row[6], -1.0)
+        S.cmd_idx[r, 8] = tail
+
+
+@njit(cache=True)
+def run_generators_tagged(S, t0):
+    """Run every active generator, tagging its notes with its slot (so deactivation releases them)."""
+    for g in range(N_GEN):
+        if S.gi[g, GI_ACTIVE] == 0:
+            continue
+        nev = gen_process(S.gi[g, GI_KIND], S.gi[g], S.gf[g], S.gbuf[g], S.p, S.harm, t0, CHUNK, S.ev, 0)
+        if nev > S.ev.shape[0]:
+            nev = S.ev.shape[0]
+        for i in range(nev):
+            t = S.ev[i, EV_TIME]
+            dur = S.ev[i, EV_DUR]
+            if not (math.isfinite(t) and math.isfinite(dur) and math.isfinite(S.ev[i, EV_NOTE])
+                    and math.isfinite(S.ev[i, EV_VEL])):
+                S.st[S_EV_DROPPED] += 1
+                continue
+            if t < t0:
+                t = float(t0)
+            if dur < 1.0:
+                dur = 1.0
+            if S.st[S_PQ_COUNT] + 2 > PQ_CAP:
+                S.st[S_EV_DROPPED] += 1
+                continue
+            nid = float(S.st[S_NOTE_ID])
+            S.st[S_NOTE_ID] += 1
+            pq_push(S, t, C_NOTE_ON, S.ev[i, EV_NOTE], S.ev[i, EV_VEL], S.ev[i, EV_LAYER],
+                    S.ev[i, EV_INSTR], nid, S.ev[i, EV_PAN], float(g))
+            pq_push(S, t + dur, C_NOTE_OFF, S.ev[i, EV_NOTE], 0.0, S.ev[i, EV_LAYER], 0.0, nid, 0.0,
+                    float(g))
+
+
+# ----------------------------------------------------------------------- chunk start
+@njit(cache=True)
+def emit_beats(S, t0):
+    b0 = S.p[P_BEAT]
+    inc = S.p[P_BEAT_INC]
+    if inc <= 0.0:
+        return
+    k = S.st[S_BEAT_INDEX] + 1
+    if k < math.ceil(b0 - 1e-9):
+        k = int(math.ceil(b0 - 1e-9))
+    while k < b0 + inc:
+        off = (k - b0) / inc * CHUNK
+        if off < 0.0:
+            off = 0.0
+        bpb = int(S.p[P_BEATS_PER_BAR])
+        if bpb < 1:
+            bpb = 1
+        out_push(S, O_BEAT, t0 + int(off), float(k), float(k // bpb), float(k % bpb), 0.0, 0.0, 0.0)
+        S.st[S_BEAT_INDEX] = k
+        k += 1
+
+
+@njit(cache=True)
+def neural_frames(S, t0):
+    """At a hop boundary, move each voice onto the frame the timbre worker published for it."""
+    hop = int(S.p[P_HOP])
+    if hop <= 0 or t0 % hop != 0:
+        return
+    h = t0 // hop
+    S.st[S_HOP_INDEX] = h
+    if S.p[P_NEURAL] <= 0.0:
+        return
+    inv = 1.0 / hop
+    for v in range(S.vf.shape[0]):
+        if S.vf[v, VF_STATE] == VS_FREE:
+            continue
+        if S.nf_hop[v] == h and S.nf_id[v] == int(S.vf[v, VF_NOTE_ID]):
+            amp = S.nf_amp[v]
+            if not math.isfinite(amp) or amp < 0.0:
+                S.st[S_LATE_FRAMES] += 1
+                continue
+            ok = True
+            for i in range(S.nf_tab.shape[1]):
+                if not math.isfinite(S.nf_tab[v, i]):
+                    ok = False
+                    break
+            if not ok:
+                S.st[S_LATE_FRAMES] += 1
+                continue
+            for i in range(S.vtab.shape[2]):
+                S.vtab[v, 0, i] = S.vtab[v, 1, i] if S.vf[v, VF_XF] > 0.0 else S.vtab[v, 0, i]
+            for i in range(S.vtab.shape[2]):
+                S.vtab[v, 1, i] = S.nf_tab[v, i]
+            S.vf[v, VF_XF] = 1e-12
+            S.vf[v, VF_XF_INC] = inv
+            if amp > 4.0:
+                amp = 4.0
+            S.vf[v, VF_AMP_TARGET] = amp
+            S.vf[v, VF_AMP_INC] = (amp - S.vf[v, VF_AMP]) * inv
+            for b in range(N_NOISE_BANDS):
+                x = S.nf_noise[v, b]
+                S.vnb[v, b] = x if (math.isfinite(x) and 0.0 <= x <= 4.0) else 0.0
+            S.vf[v, VF_NOISE] = 1.0
+        elif S.vf[v, VF_AGE] >= hop:
+            S.st[S_LATE_FRAMES] += 1
+
+
+@njit(cache=True)
+def noise_gains(S):
+    """Per layer and band, the power sum of the sounding voices' noise (one source per layer)."""
+    for lay in range(N_LAYERS):
+        for b in range(N_NOISE_BANDS):
+            S.nz[lay, b, 3] = S.nz[lay, b, 2]      # previous chunk's gain: start of the ramp
+            S.nz[lay, b, 2] = 0.0
+    for v in range(S.vf.shape[0]):
+        if S.vf[v, VF_STATE] == VS_FREE or S.vf[v, VF_NOISE] <= 0.0:
+            continue
+        lay = int(S.vf[v, VF_LAYER])
+        a = S.vf[v, VF_NOISE] * S.vf[v, VF_NOISE_ENV] * S.vf[v, VF_ENV] * S.vf[v, VF_GAIN]
+        for b in range(N_NOISE_BANDS):
+            x = a * S.vnb[v, b]
+            S.nz[lay, b, 2] += x * x
+    for lay in range(N_LAYERS):
+        for b in range(N_NOISE_BANDS):
+            S.nz[lay, b, 2] = math.sqrt(S.nz[lay, b, 2])
+
+
+@njit(cache=True)
+def chunk_start(S, t0):
+    if t0 > 0:
+        S.p[P_BEAT] += S.p[P_BEAT_INC]
+    drain_commands(S, t0)
+    S.p[P_BEAT_INC] = CHUNK * S.p[P_BPM] / (60.0 * S.p[P_SR])
+    run_generators_tagged(S, t0)
+    emit_beats(S, t0)
+    neural_frames(S, t0)
+    for lay in range(N_LAYERS):
+        for i in range(CHUNK):
+            S.lbuf[lay, i, 0] = 0.0
+            S.lbuf[lay, i, 1] = 0.0
+        S.lf[lay, LF_ACTIVE_VOICES] = 0.0
+    for v in range(S.vf.shape[0]):
+        if S.vf[v, VF_STATE] != VS_FREE:
+            S.lf[int(S.vf[v, VF_LAYER]), LF_ACTIVE_VOICES] += 1.0
+    noise_gains(S)
+
+
+# ----------------------------------------------------------------------- synthesis
+@njit(cache=True)
+def render_voices(S, a, b):
+    """Render every sounding voice from absolute sample a to b (same chunk) into lbuf."""
+    m = b - a
+    if m <= 0:
+        return
+    off = a % CHUNK
+    sr = S.p[P_SR]
+    for v in range(S.vf.shape[0]):
+        st = S.vf[v, VF_STATE]
+        if st == VS_FREE:
+            continue
+        lay = int(S.vf[v, VF_LAYER])
+        ph = S.vf[v, VF_PHASE]
+        inc = S.vf[v, VF_INC]
+        env = S.vf[v, VF_ENV]
+        stage = int(S.vf[v, VF_ENV_STAGE])
+        xf = S.vf[v, VF_XF]
+        xfi = S.vf[v, VF_XF_INC]
+        amp = S.vf[v, VF_AMP]
+        ampt = S.vf[v, VF_AMP_TARGET]
+        ampi = S.vf[v, VF_AMP_INC]
+        lp = S.vf[v, VF_LP]
+        lpc = S.vf[v, VF_LP_COEF]
+        sus = S.vf[v, VF_SUSLEVEL]
+        att = S.vf[v, VF_ATTACK]
+        att_inc = 1.0 if att <= 1e-5 else 1.0 / (att * sr)
+        dcoef = _coef(S.vf[v, VF_DECAY], sr)
+        rcoef = _coef(S.vf[v, VF_RELEASE], sr)
+        ins = int(S.vf[v, VF_INSTR])
+        pdec = S.iparam[ins, IP_DECAY_TIME]
+        pcoef = _coef(pdec, sr) if pdec > 0.0 else 1.0
+        pan = S.vf[v, VF_PAN]
+        ang = (pan + 1.0) * 0.25 * math.pi
+        g = S.vf[v, VF_GAIN]
+        gl = math.cos(ang) * g
+        gr = math.sin(ang) * g
+        t0 = S.vtab[v, 0]
+        t1 = S.vtab[v, 1]
+        done = False
+        last = 0.0
+        i = 0
+        for i in range(m):
+            if stage == ES_ATTACK:
+                env += att_inc
+                if env >= 1.0:
+                    env = 1.0
+                    stage = ES_DECAY
+            elif stage == ES_DECAY:
+                env = sus + (env - sus) * dcoef
+                if env - sus < 1e-5:
+                    env = sus
+                    stage = ES_SUSTAIN
+            elif stage == ES_SUSTAIN:
+                env *= pcoef
+            else:
+                env *= rcoef
+                if env < ENV_FLOOR:
+                    done = True
+                    break
+            x = ph * TS
+            i0 = int(x)
+            fr = x - i0
+            s = t0[i0] + fr * (t0[i0 + 1] - t0[i0])
+            if xf > 0.0:
+                s1 = t1[i0] + fr * (t1[i0 + 1] - t1[i0])
+                s = s + xf * (s1 - s)
+                xf += xfi
+                if xf > 1.0:
+                    xf = 1.0
+            if ampi != 0.0:
+                amp += ampi
+                if (ampi > 0.0 and amp >= ampt) or (ampi < 0.0 and amp <= ampt):
+                    amp = ampt
+                    ampi = 0.0
+            ph += inc
+            if ph >= 1.0:
+                ph -= 1.0
+            lp += lpc * (s - lp)
+            y = lp * env * amp
+            S.lbuf[lay, off + i, 0] += y * gl
+            S.lbuf[lay, off + i, 1] += y * gr
+            last = y
+        S.vf[v, VF_PHASE] = ph
+        S.vf[v, VF_ENV] = env
+        S.vf[v, VF_ENV_STAGE] = stage
+        S.vf[v, VF_XF] = xf
+        S.vf[v, VF_AMP] = amp
+        S.vf[v, VF_AMP_INC] = ampi
+        S.vf[v, VF_LP] = lp
+        S.vf[v, VF_AGE] += m
+        S.vf[v, VF_LAST_OUT] = env * g * (amp if amp > 0.0 else 0.0)
+        S.vf[v, VF_NOISE_ENV] *= S.vf[v, VF_NOISE_COEF] ** m
+        if st == VS_RELEASED:
+            S.vf[v, VF_REL_AGE] += m
+        _ = last
+        if done:
+            free_voice(S, v)
+
+
+@njit(cache=True)
+def render_segment(S, a, b):
+    """Render [a, b) applying every pending row that falls inside, on its sample."""
+    cur = a
+    while True:
+        k = pq_next_before(S, float(b))
+        if k < 0:
+            break
+        te = int(S.pq[k, PQ_TIME])
+        if te < cur:
+            te = cur
+        if te > cur:
+            render_voices(S, cur, te)
+            cur = te
+        kind = int(S.pq[k, PQ_KIND])
+        a1 = S.pq[k, 2]
+        b1 = S.pq[k, 3]
+        c1 = S.pq[k, 4]
+        d1 = S.pq[k, 5]
+        e1 = S.pq[k, 6]
+        f1 = S.pq[k, 7]
+        gen = S.pq[k, PQ_GEN]
+        pq_remove(S, k)
+        apply_row(S, te, kind, a1, b1, c1, d1, e1, f1, gen)
+    render_voices(S, cur, b)
+
+
+@njit(cache=True)
+def mix_out(S, out, pos, a, b):
+    """Mix the layers of [a, b) into out[pos:], through the master gain and limiter."""
+    m = b - a
+    off = a % CHUNK
+    sr = S.p[P_SR]
+    smooth = 1.0 - math.exp(-1.0 / (0.01 * sr))        # 10 ms gain smoothing
+    rel = 1.0 - math.exp(-1.0 / (max(S.p[P_LIMIT_RELEASE], 0.001) * sr))
+    ceil = S.p[P_LIMIT_CEIL]
+    if not (ceil > 0.0 and ceil <= 1.0):
+        ceil = 0.98
+    mg = S.p[P_MASTER_GAIN]
+    if not math.isfinite(mg) or mg < 0.0:
+        mg = 0.0
+    g = S.p[P_LIMIT_GAIN]
+    if not (g > 0.0 and g <= 1.0):
+        g = 1.0
+    pkl = S.p[P_PEAK_L]
+    pkr = S.p[P_PEAK_R]
+    for i in range(m):
+        L = 0.0
+        R = 0.0
+        for lay in range(N_LAYERS):
+            tg = S.lf[lay, LF_GAIN] * (0.0 if S.lf[lay, LF_MUTE] > 0.5 else 1.0)
+            gs = S.lf[lay, LF_GAIN_SMOOTH]
+            gs += smooth * (tg - gs)
+            S.lf[lay, LF_GAIN_SMOOTH] = gs
+            xl = S.lbuf[lay, off + i, 0]
+            xr = S.lbuf[lay, off + i, 1]
+            # the layer's noise bank: one white source through the band filters
+            ns = 0.0
+            for bnd in range(N_NOISE_BANDS):
+                g1 = S.nz[lay, bnd, 3]
+                g2 = S.nz[lay, bnd, 2]
+                if g1 == 0.0 and g2 == 0.0:
+                    continue
+                gn = g1 + (g2 - g1) * ((off + i) / CHUNK)
+                w = uniform(S.st, S_RNG) * 2.0 - 1.0
+                a1 = S.nzc[bnd, 0]
+                a2 = S.nzc[bnd, 1]
+                a3 = S.nzc[bnd, 2]
+                k = S.nzc[bnd, 3]
+                ic1 = S.nz[lay, bnd, 0]
+                ic2 = S.nz[lay, bnd, 1]
+                v3 = w - ic2
+                v1 = a1 * ic1 + a2 * v3
+                v2 = ic2 + a2 * ic1 + a3 * v3
+                S.nz[lay, bnd, 0] = 2.0 * v1 - ic1
+                S.nz[lay, bnd, 1] = 2.0 * v2 - ic2
+                ns += k * v1 * gn
+            if ns != 0.0:
+                xl += ns * 0.7071
+                xr += ns * 0.7071
+            if gs == 0.0 and xl == 0.0 and xr == 0.0:
+                continue
+            ang = (S.lf[lay, LF_PAN] + 1.0) * 0.25 * math.pi
+            yl = xl * gs * math.cos(ang) * 1.4142135623730951
+            yr = xr * gs * math.sin(ang) * 1.4142135623730951
+            pl = abs(yl)
+            pr = abs(yr)
+            if pl > S.lf[lay, LF_PEAK_L]:
+                S.lf[lay, LF_PEAK_L] = pl
+            if pr > S.lf[lay, LF_PEAK_R]:
+                S.lf[lay, LF_PEAK_R] = pr
+            L += yl
+            R += yr
+        L *= mg
+        R *= mg
+        if not (math.isfinite(L) and math.isfinite(R)):
+            S.st[S_NONFINITE] += 1
+            L = 0.0
+            R = 0.0
+            # a non-finite sample means a voice or filter blew up: reset the noise filters
+            for lay in range(N_LAYERS):
+                for bnd in range(N_NOISE_BANDS):
+                    S.nz[lay, bnd, 0] = 0.0
+                    S.nz[lay, bnd, 1] = 0.0
+        pk = max(abs(L), abs(R))
+        if pk * g > ceil:
+            g = ceil / pk
+        else:
+            g += rel * (1.0 - g)
+            if pk * g > ceil:
+                g = ceil / pk
+        L *= g
+        R *= g
+        if L > 1.0 or L < -1.0 or R > 1.0 or R < -1.0:
+            S.st[S_CLIPS] += 1
+            L = min(1.0, max(-1.0, L))
+            R = min(1.0, max(-1.0, R))
+        if abs(L) > pkl:
+            pkl = abs(L)
+        if abs(R) > pkr:
+            pkr = abs(R)
+        out[pos + i, 0] = L
+        out[pos + i, 1] = R
+    S.p[P_LIMIT_GAIN] = g
+    S.p[P_PEAK_L] = pkl
+    S.p[P_PEAK_R] = pkr
+
+
+@njit(cache=True)
+def render(S, out, n):
+    """Render ``n`` frames into ``out`` (float32 [>= n, 2]). Returns ``n``."""
+    if n > out.shape[0]:
+        n = out.shape[0]
+    pos = 0
+    while pos < n:
+        t = S.st[S_SAMPLE]
+        if t % CHUNK == 0:
+            chunk_start(S, t)
+        end = (t // CHUNK + 1) * CHUNK
+        if end > t + (n - pos):
+            end = t + (n - pos)
+        render_segment(S, t, end)
+        mix_out(S, out, pos, t, end)
+        S.st[S_SAMPLE] = end
+        pos += end - t
+    S.st[S_BLOCKS] += 1
+    return n
+

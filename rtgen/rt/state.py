@@ -1,0 +1,99 @@
+"""The engine's state: one namedtuple of preallocated numpy arrays.
+
+The same bundle is passed to the compiled kernel by the offline renderer (as Python
+objects) and rebuilt from raw addresses inside the live ``@cfunc`` callback (see
+:func:`address_table`), so both paths run the exact same code.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any
+
+import numpy as np
+
+from .layout import (
+    CHUNK,
+    CMD_CAP,
+    CMDW,
+    EV_CAP,
+    EVW,
+    GEN_NB,
+    GEN_NF,
+    GEN_NI,
+    N_CMD_RINGS,
+    N_GEN,
+    N_INSTR,
+    N_LAYERS,
+    N_NOISE_BANDS,
+    N_NOTES,
+    NH,
+    NIP,
+    NLF,
+    NP,
+    NS,
+    NVF,
+    OUT_CAP,
+    OUTW,
+    PQ_CAP,
+    TS,
+)
+
+PQW = 10  # pending-queue row: [time, kind, a, b, c, d, e, f, seq, 0]
+
+# (name, dtype, shape-function of the voice count)
+FIELDS: tuple[tuple[str, Any, Any], ...] = (
+    ("p", np.float64, lambda v: (NP,)),
+    ("st", np.int64, lambda v: (NS,)),
+    ("harm", np.float64, lambda v: (NH,)),
+    ("cmd", np.float64, lambda v: (N_CMD_RINGS, CMD_CAP, CMDW)),
+    ("cmd_idx", np.int64, lambda v: (N_CMD_RINGS, 16)),      # [r, 0] head (producer), [r, 8] tail
+    ("out", np.float64, lambda v: (OUT_CAP, OUTW)),
+    ("out_idx", np.int64, lambda v: (16,)),                 # [0] head (engine), [8] tail (reader)
+    ("vf", np.float64, lambda v: (v, NVF)),
+    ("vtab", np.float32, lambda v: (v, 2, TS + 1)),
+    ("lf", np.float64, lambda v: (N_LAYERS, NLF)),
+    ("gi", np.int64, lambda v: (N_GEN, GEN_NI)),
+    ("gf", np.float64, lambda v: (N_GEN, GEN_NF)),
+    ("gbuf", np.int32, lambda v: (N_GEN, GEN_NB)),
+    ("ev", np.float64, lambda v: (EV_CAP, EVW)),
+    ("pq", np.float64, lambda v: (PQ_CAP, PQW)),
+    ("itab", np.float32, lambda v: (N_INSTR, N_NOTES, TS + 1)),
+    ("iparam", np.float64, lambda v: (N_INSTR, NIP)),
+    ("nf_tab", np.float32, lambda v: (v, TS + 1)),
+    ("nf_amp", np.float64, lambda v: (v,)),
+    ("nf_noise", np.float64, lambda v: (v, N_NOISE_BANDS)),
+    ("nf_id", np.int64, lambda v: (v,)),
+    ("nf_hop", np.int64, lambda v: (v,)),
+    ("vnb", np.float64, lambda v: (v, N_NOISE_BANDS)),          # per-voice noise band gains
+    ("nz", np.float64, lambda v: (N_LAYERS, N_NOISE_BANDS, 4)),   # SVF states + previous gain
+    ("nzc", np.float64, lambda v: (N_NOISE_BANDS, 4)),           # SVF coefficients (f, q, 0, 0)
+    ("lbuf", np.float64, lambda v: (N_LAYERS, CHUNK, 2)),         # per-layer mix scratch
+    ("tb", np.int64, lambda v: (4,)),                             # clock_gettime scratch
+)
+
+EngineState = namedtuple("EngineState", [f[0] for f in FIELDS])  # type: ignore[misc]
+
+
+def allocate(voices: int) -> EngineState:
+    """Allocate a zeroed state for ``voices`` voices (C-contiguous, aligned)."""
+    arrays = [np.zeros(shape(voices), dtype=dt) for _, dt, shape in FIELDS]
+    return EngineState(*arrays)
+
+
+TABLE_WORDS = 4  # per field: address, dim0, dim1, dim2
+
+
+def address_table(s: EngineState) -> np.ndarray:
+    """An int64 table of every array's address and shape, for the live ``@cfunc``.
+
+    The table is only valid while ``s`` is alive: the caller keeps both referenced.
+    """
+    tbl = np.zeros(len(FIELDS) * TABLE_WORDS, np.int64)
+    for i, arr in enumerate(s):
+        if not arr.flags.c_contiguous:
+            raise ValueError(f"state array {FIELDS[i][0]} is not C-contiguous")
+        tbl[i * TABLE_WORDS] = arr.ctypes.data
+        for d, n in enumerate(arr.shape):
+            tbl[i * TABLE_WORDS + 1 + d] = n
+    return tbl
