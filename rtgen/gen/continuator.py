@@ -1,0 +1,938 @@
+"""The Continuator: learns the player's phrases live and answers in their style.
+
+After F. Pachet, "The Continuator: Musical Interaction with Style", *Journal of New
+Music Research* 32(3), 2003:
+
+* phrases are segmented by silence (an adaptive threshold from the player's
+  inter-onset intervals), simultaneous notes are clustered into chords;
+* a variable-order Markov model (longest matching context, order <= ``max_order``)
+  is learnt over the phrases, in all 12 transpositions;
+* an unseen context falls back through coarser viewpoints: pitch x duration x
+  velocity, then pitch, then a pitch region, then a larger region;
+* the choice is biased by harmony: ``P(x) = S * P_markov(x) + (1 - S) * fitness(x)``.
+
+Anti-plagiarism follows the *max-order* idea of A. Papadopoulos, P. Roy and F.
+Pachet, "Avoiding Plagiarism in Markov Sequence Generation", AAAI 2014: a generated
+answer never contains more than ``max_copy`` consecutive notes that also occur,
+consecutively, in the training memory. The constraint is enforced during generation:
+before each choice the continuations that would complete a longer copy are removed
+(copies are counted on intervals, so a transposed copy counts as a copy too); when
+nothing is left the model backs off to lower orders and coarser viewpoints, and the
+answer ends early rather than copy.
+
+Representation. Pachet stores every phrase (and its 11 transpositions) in prefix
+trees whose nodes list the continuations of a context. The set of continuations at
+the deepest node matched by a context is exactly the set of memory positions whose
+preceding notes match that context, so this implementation keeps the memory as flat
+arrays and finds those positions with one compiled linear scan (``_candidates``).
+Learning is an O(phrase) append; the 12 transpositions are realised at lookup time
+(a context matches a memory position under any transposition within +-6 semitones),
+which selects the same continuations as storing 12 transposed copies with 1/12 of
+the memory. Generation costs O(memory) per note, bounded by ``max_memory``.
+
+Everything here runs off the real-time path, in the Continuator's own thread; the
+engine receives notes through ``RING_ANSWER`` with absolute sample times.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from ..control.keydetect import KeyTracker
+from ..rt.layout import C_LAYER, LAYER_ANSWER, LF_GAIN, P_BEAT, P_BPM, RING_ANSWER, S_SAMPLE
+
+log = logging.getLogger("rtgen.continuator")
+
+RHYTHMS = ("natural", "linear", "input", "metrical")
+MODES = ("continuation", "qa", "accompaniment")
+ON_PLAY = ("stop", "duck", "keep")
+MAX_CHORD = 6          # notes per chord item (the top note and up to 5 below it)
+TMAX = 6               # transpositions -6..+5 (12 in all)
+
+
+@dataclass
+class ContinuatorConfig:
+    max_order: int = 10
+    max_memory: int = 200_000          # notes kept; the oldest phrases are forgotten beyond it
+    max_phrase: int = 256              # items learnt per phrase at most (bounds learning time)
+    transpose: bool = True             # learn in all 12 transpositions
+    region1: int = 5                   # semitones per pitch region (first coarse viewpoint)
+    region2: int = 12                  # larger region
+    silence_factor: float = 2.5        # phrase end after factor x median IOI of silence ...
+    silence_min: float = 0.25          # ... clamped to [silence_min, silence_max] seconds
+    silence_max: float = 0.5
+    chord_window: float = 0.04         # onsets within this window, while the first is held, form a chord
+    rhythm: str = "natural"            # natural | linear | input | metrical
+    linear_step: float = 0.0           # seconds per step in linear mode (0: the phrase's median IOI)
+    metrical_div: int = 2              # metrical mode: steps per beat of the engine clock
+    harmonic_s: float = 0.6            # S in P = S * Markov + (1 - S) * fitness
+    untransposed_weight: float = 4.0   # weight of an untransposed occurrence vs a transposed one
+    key_transpose: bool = True         # transposed continuations only where they fit the current scale
+    max_copy: int = 6                  # longest verbatim copy of the memory allowed (>= 1)
+    mode: str = "continuation"         # continuation | qa | accompaniment
+    on_play: str = "stop"              # stop | duck | keep
+    duck_gain: float = 0.3
+    answer_factor: float = 1.0         # answer length = factor x phrase length (items)
+    min_answer: int = 4
+    max_answer: int = 32
+    latency_s: float = 0.006           # first answer note = phrase end + this (engine sample clock)
+    lookahead_s: float = 0.05          # notes are sent to the engine this long before they sound
+    horizon_s: float = 0.3             # generation runs this far ahead of the playback
+    step_budget_s: float = 0.01        # a generation step slower than this is counted
+    velocity: int = 0                  # fixed answer velocity (0: learnt)
+
+    def validate(self) -> None:
+        if self.rhythm not in RHYTHMS:
+            raise ValueError(f"rhythm must be one of {RHYTHMS}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        if self.on_play not in ON_PLAY:
+            raise ValueError(f"on_play must be one of {ON_PLAY}")
+        if self.max_copy < 1:
+            raise ValueError("max_copy must be >= 1")
+        if not 1 <= self.max_order <= 32:
+            raise ValueError("max_order must be in 1..32")
+
+
+# ---------------------------------------------------------------- items
+
+@dataclass
+class Item:
+    """One learnt or generated event: a note or a chord (``pitch`` is its top note)."""
+
+    pitch: int
+    vel: int
+    dur: float                          # seconds
+    ioi: float                          # seconds to the next item's onset
+    chord: tuple[int, ...] = ()         # other notes, as negative offsets from ``pitch``
+    onset: float = 0.0                  # seconds (relative to the phrase / answer start)
+
+    def notes(self) -> list[int]:
+        return [self.pitch] + [self.pitch + c for c in self.chord]
+
+
+def dur_class(d: float) -> int:
+    """Duration viewpoint: half-octave bins of the duration around 250 ms."""
+    return int(max(-6, min(6, round(2.0 * math.log2(max(d, 1e-3) / 0.25)))))
+
+
+def vel_class(v: int) -> int:
+    return int(max(0, min(3, int(v) // 32)))
+
+
+class ChordClusterer:
+    """Groups note-ons into items: simultaneous notes form a chord, legato overlaps do not.
+
+    A note joins the current item when its onset lies within ``window`` seconds of the
+    item's first onset *and* a note of the item is still held. A note that starts while
+    the previous one is held but later than the window (legato) starts a new item.
+    """
+
+    def __init__(self, window: float = 0.04) -> None:
+        self.window = window
+        self.items: list[dict[str, Any]] = []
+        self.held: dict[int, dict[str, Any]] = {}
+
+    def note_on(self, note: int, vel: int, t: float) -> None:
+        cur = self.items[-1] if self.items else None
+        if cur is not None and t - cur["onset"] <= self.window and any(
+                h is cur for h in self.held.values()):
+            cur["notes"].append(note)
+            cur["vels"].append(vel)
+        else:
+            cur = {"onset": t, "notes": [note], "vels": [vel], "off": t}
+            self.items.append(cur)
+        if note in self.held:                    # re-struck without a note-off: close the old one
+            self.held[note]["off"] = max(self.held[note]["off"], t)
+        self.held[note] = cur
+
+    def note_off(self, note: int, t: float) -> bool:
+        it = self.held.pop(note, None)
+        if it is None:
+            return False                         # stray note-off
+        it["off"] = max(it["off"], t)
+        return True
+
+    def release_all(self, t: float) -> None:
+        for n in list(self.held):
+            self.note_off(n, t)
+
+    def take(self, t_end: float) -> list[Item]:
+        """The phrase so far as items (onsets relative to its first onset); resets."""
+        self.release_all(t_end)
+        raw = self.items
+        self.items = []
+        out: list[Item] = []
+        if not raw:
+            return out
+        t0 = raw[0]["onset"]
+        for i, r in enumerate(raw):
+            notes = sorted(set(r["notes"]), reverse=True)[:MAX_CHORD]
+            top = notes[0]
+            dur = max(0.01, r["off"] - r["onset"])
+            ioi = (raw[i + 1]["onset"] - r["onset"]) if i + 1 < len(raw) else dur
+            out.append(Item(pitch=top, vel=int(max(r["vels"])), dur=float(dur), ioi=float(max(0.01, ioi)),
+                            chord=tuple(n - top for n in notes[1:]), onset=float(r["onset"] - t0)))
+        return out
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+# ---------------------------------------------------------------- the compiled scan
+
+@njit(cache=True, nogil=True)
+def _forbidden(mp: np.ndarray, n: int, ans: np.ndarray, alen: int, L: int, forbid: np.ndarray) -> None:
+    """Mark the pitches that would make the answer's last L+1 notes a (transposed) copy of the memory."""
+    forbid[:] = False
+    if alen < L:
+        return
+    last = ans[alen - 1]
+    for i in range(L, n):
+        ok = True
+        for k in range(L - 1):
+            if ans[alen - L + k + 1] - ans[alen - L + k] != mp[i - L + k + 1] - mp[i - L + k]:
+                ok = False
+                break
+        if ok:
+            y = last + mp[i] - mp[i - 1]
+            if 0 <= y < 128:
+                forbid[y] = True
+
+
+@njit(cache=True, nogil=True)
+def _candidates(mp: np.ndarray, md: np.ndarray, mv: np.ndarray, mph: np.ndarray, n: int,
+                cp: np.ndarray, cd: np.ndarray, cv: np.ndarray, clen: int, max_order: int, tmax: int,
+                r1: int, r2: int, forbid: np.ndarray, tmask: np.ndarray, m0s: np.ndarray, m1s: np.ndarray,
+                out_j: np.ndarray, out_y: np.ndarray) -> tuple[int, int, int]:
+    """Continuations of the context: (count, viewpoint 0..3, order); -1 viewpoint if none.
+
+    Viewpoint 0 = pitch x duration x velocity, 1 = pitch, 2 = region ``r1``, 3 = region ``r2``.
+    Pitch viewpoints match under any transposition |t| <= tmax whose continuation falls on a
+    pitch class allowed by ``tmask`` (the current scale; untransposed continuations are always
+    allowed); region viewpoints match untransposed.
+    """
+    if clen <= 0 or n < 2:
+        return 0, -1, 0
+    top = clen if clen < max_order else max_order
+    best0 = 0
+    best1 = 0
+    last = cp[clen - 1]
+    for j in range(1, n):
+        m0s[j] = 0
+        m1s[j] = 0
+        if mph[j] != mph[j - 1]:
+            continue
+        t = last - mp[j - 1]
+        if t > tmax or t < -tmax:
+            continue
+        y = mp[j] + t
+        if y < 0 or y > 127 or forbid[y] or (t != 0 and not tmask[y % 12]):
+            continue
+        m0 = 0
+        m1 = 0
+        full = True
+        for k in range(1, top + 1):
+            jj = j - k
+            if jj < 0 or mph[jj] != mph[j]:
+                break
+            if mp[jj] + t != cp[clen - k]:
+                break
+            m1 = k
+            if full and md[jj] == cd[clen - k] and mv[jj] == cv[clen - k]:
+                m0 = k
+            else:
+                full = False
+        m0s[j] = m0
+        m1s[j] = m1
+        if m0 > best0:
+            best0 = m0
+        if m1 > best1:
+            best1 = m1
+    cnt = 0
+    if best1 >= 1:
+        use0 = best0 == best1
+        for j in range(1, n):
+            if (use0 and m0s[j] == best0) or ((not use0) and m1s[j] == best1):
+                out_j[cnt] = j
+                out_y[cnt] = mp[j] + last - mp[j - 1]
+                cnt += 1
+        return cnt, 0 if use0 else 1, best1
+    for v in range(2):
+        r = r1 if v == 0 else r2
+        best = 0
+        for j in range(1, n):
+            m1s[j] = 0
+            if mph[j] != mph[j - 1] or forbid[mp[j]]:
+                continue
+            m = 0
+            for k in range(1, top + 1):
+                jj = j - k
+                if jj < 0 or mph[jj] != mph[j]:
+                    break
+                if mp[jj] // r != cp[clen - k] // r:
+                    break
+                m = k
+            m1s[j] = m
+            if m > best:
+                best = m
+        if best >= 1:
+            for j in range(1, n):
+                if m1s[j] == best:
+                    out_j[cnt] = j
+                    out_y[cnt] = mp[j]
+                    cnt += 1
+            return cnt, 2 + v, best
+    return 0, -1, 0
+
+
+# ---------------------------------------------------------------- the model
+
+class ContinuatorModel:
+    """The learnt memory and the generator (no threads, no engine: testable alone)."""
+
+    def __init__(self, config: ContinuatorConfig | None = None, seed: int = 0) -> None:
+        self.cfg = config or ContinuatorConfig()
+        self.cfg.validate()
+        self.rng = np.random.default_rng(seed)
+        cap = int(self.cfg.max_memory)
+        self.cap = cap
+        self.pitch = np.zeros(cap, np.int16)
+        self.dcls = np.zeros(cap, np.int8)
+        self.vcls = np.zeros(cap, np.int8)
+        self.phrase = np.zeros(cap, np.int32)
+        self.vel = np.zeros(cap, np.uint8)
+        self.dur = np.zeros(cap, np.float32)
+        self.ioi = np.zeros(cap, np.float32)
+        self.chord = np.zeros((cap, MAX_CHORD - 1), np.int8)
+        self.nchord = np.zeros(cap, np.int8)
+        self.n = 0
+        self.next_phrase = 1
+        self._m0 = np.zeros(cap, np.int16)
+        self._m1 = np.zeros(cap, np.int16)
+        self._oj = np.zeros(cap, np.int64)
+        self._oy = np.zeros(cap, np.int64)
+        self._forbid = np.zeros(128, np.bool_)
+        self.learn_ns: deque[int] = deque(maxlen=4096)
+        self.step_ns: deque[int] = deque(maxlen=4096)
+        self.viewpoint_counts = [0, 0, 0, 0, 0]     # 0..3 viewpoints, 4 = final fallback
+        self.copy_blocks = 0                        # answers ended early by the copy constraint
+
+    # -- learning -------------------------------------------------------------------------
+    def learn(self, items: list[Item]) -> int:
+        """Append one phrase; returns the number of items learnt."""
+        t0 = time.perf_counter_ns()
+        items = items[: self.cfg.max_phrase]
+        k = len(items)
+        if k == 0:
+            return 0
+        if self.n + k > self.cap:
+            self._forget(self.n + k - self.cap)
+        s = self.n
+        pid = self.next_phrase
+        self.next_phrase += 1
+        for i, it in enumerate(items):
+            j = s + i
+            self.pitch[j] = max(0, min(127, int(it.pitch)))
+            self.vel[j] = max(1, min(127, int(it.vel)))
+            self.dur[j] = it.dur
+            self.ioi[j] = it.ioi
+            self.dcls[j] = dur_class(it.dur)
+            self.vcls[j] = vel_class(it.vel)
+            self.phrase[j] = pid
+            c = it.chord[: MAX_CHORD - 1]
+            self.nchord[j] = len(c)
+            self.chord[j, : len(c)] = c
+        self.n += k
+        self.learn_ns.append(time.perf_counter_ns() - t0)
+        return k
+
+    def _forget(self, need: int) -> None:
+        """Drop the oldest phrases (at least ``need`` items, at least 1/8 of the memory)."""
+        drop = min(self.n, max(need, self.cap // 8))
+        while drop < self.n and self.phrase[drop] == self.phrase[drop - 1]:
+            drop += 1                              # whole phrases only
+        keep = self.n - drop
+        for a in (self.pitch, self.dcls, self.vcls, self.phrase, self.vel, self.dur, self.ioi,
+                  self.nchord, self.chord):
+            a[:keep] = a[drop: self.n]
+        self.n = keep
+
+    def clear(self) -> None:
+        self.n = 0
+        self.next_phrase = 1
+
+    def memory_items(self) -> list[Item]:
+        return [self._item(j) for j in range(self.n)]
+
+    def _item(self, j: int) -> Item:
+        c = tuple(int(x) for x in self.chord[j, : int(self.nchord[j])])
+        return Item(int(self.pitch[j]), int(self.vel[j]), float(self.dur[j]), float(self.ioi[j]), c)
+
+    def phrases(self) -> list[np.ndarray]:
+        """Pitch sequences of the learnt phrases (used by copy checkers)."""
+        if self.n == 0:
+            return []
+        cuts = np.flatnonzero(np.diff(self.phrase[: self.n])) + 1
+        return np.split(self.pitch[: self.n].astype(np.int64), cuts)
+
+    # -- persistence (npz, no pickle) -------------------------------------------------------
+    def save(self, path: str) -> None:
+        n = self.n
+        meta = json.dumps({"version": 1, "next_phrase": self.next_phrase, "config": asdict(self.cfg)})
+        with open(path, "wb") as f:
+            np.savez_compressed(f, pitch=self.pitch[:n], dcls=self.dcls[:n], vcls=self.vcls[:n],
+                                phrase=self.phrase[:n], vel=self.vel[:n], dur=self.dur[:n],
+                                ioi=self.ioi[:n], chord=self.chord[:n], nchord=self.nchord[:n],
+                                meta=np.array(meta))
+
+    def load(self, path: str) -> None:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            if int(meta.get("version", 0)) != 1:
+                raise ValueError(f"unsupported Continuator memory version {meta.get('version')}")
+            n = int(z["pitch"].shape[0])
+            if n > self.cap:
+                raise ValueError(f"memory holds {n} notes, more than max_memory={self.cap}")
+            self.pitch[:n] = z["pitch"]
+            self.dcls[:n] = z["dcls"]
+            self.vcls[:n] = z["vcls"]
+            self.phrase[:n] = z["phrase"]
+            self.vel[:n] = z["vel"]
+            self.dur[:n] = z["dur"]
+            self.ioi[:n] = z["ioi"]
+            self.chord[:n] = z["chord"]
+            self.nchord[:n] = z["nchord"]
+            self.n = n
+            self.next_phrase = int(meta["next_phrase"])
+
+    # -- generation ---------------------------------------------------------------------------
+    def start_answer(self, context: list[Item], weights: np.ndarray | None = None) -> AnswerGen:
+        return AnswerGen(self, context, weights)
+
+
+def fitness_weights(root: int, scale: tuple[int, ...], chord: tuple[int, ...] = ()) -> np.ndarray:
+    """Harmonic fitness of each pitch class: chord tones > scale tones > the rest."""
+    w = np.full(12, 0.05)
+    for d in scale:
+        w[(root + d) % 12] = 1.0
+    for pc in chord:
+        w[pc % 12] = 2.0
+    return w
+
+
+class AnswerGen:
+    """Generates one answer note by note (each step bounded by the memory size)."""
+
+    def __init__(self, model: ContinuatorModel, context: list[Item], weights: np.ndarray | None) -> None:
+        self.m = model
+        cfg = model.cfg
+        self.weights = np.ones(12) if weights is None else np.asarray(weights, np.float64)
+        k = cfg.max_order
+        ctx = context[-k:]
+        self.cp = np.zeros(k + 1, np.int64)
+        self.cd = np.zeros(k + 1, np.int64)
+        self.cv = np.zeros(k + 1, np.int64)
+        self.clen = 0
+        for it in ctx:
+            self._push(it.pitch, dur_class(it.dur), vel_class(it.vel))
+        self.ans = np.zeros(cfg.max_answer + 1, np.int64)
+        self.alen = 0
+        self.items: list[Item] = []
+        self.ended = False
+        self.harmonic_s = cfg.harmonic_s
+        # transposed continuations must land in the current scale (pitch classes of fitness >= 1)
+        self.tmask = self.weights >= 1.0 if cfg.key_transpose else np.ones(12, np.bool_)
+        if not self.tmask.any():
+            self.tmask[:] = True
+
+    def _push(self, p: int, d: int, v: int) -> None:
+        k = self.m.cfg.max_order
+        if self.clen == k:
+            self.cp[:-2] = self.cp[1:-1]
+            self.cd[:-2] = self.cd[1:-1]
+            self.cv[:-2] = self.cv[1:-1]
+            self.clen -= 1
+        self.cp[self.clen] = p
+        self.cd[self.clen] = d
+        self.cv[self.clen] = v
+        self.clen += 1
+
+    def step(self, final: bool = False) -> Item | None:
+        """The next answer item, or None when no continuation respects the copy limit."""
+        m = self.m
+        cfg = m.cfg
+        if self.ended or self.alen >= cfg.max_answer:
+            self.ended = True
+            return None
+        t0 = time.perf_counter_ns()
+        _forbidden(m.pitch, m.n, self.ans, self.alen, cfg.max_copy, m._forbid)
+        cnt, vp, _order = _candidates(m.pitch, m.dcls, m.vcls, m.phrase, m.n, self.cp, self.cd, self.cv,
+                                      self.clen, cfg.max_order, TMAX if cfg.transpose else 0,
+                                      cfg.region1, cfg.region2, m._forbid, self.tmask,
+                                      m._m0, m._m1, m._oj, m._oy)
+        w = self.weights
+        if final:                                  # qa: end on a stable note
+            w = w * np.where(np.arange(12) == int(np.argmax(w)), 4.0, 1.0)
+        if cnt > 0:
+            ys = m._oy[:cnt]
+            # an occurrence learnt in the key it is used in counts more than a transposed one
+            untransposed = ys == m.pitch[m._oj[:cnt]]
+            occ = np.where(untransposed, cfg.untransposed_weight, 1.0)
+            counts = np.bincount(ys, weights=occ, minlength=128)
+            pm = counts / counts.sum()
+            present = counts > 0
+            fit = np.where(present, w[np.arange(128) % 12], 0.0)
+            fit /= fit.sum()
+            s = 0.0 if final else self.harmonic_s
+            p = s * pm + (1.0 - s) * fit
+            y = int(m.rng.choice(128, p=p / p.sum()))
+            js = m._oj[:cnt][ys == y]
+            j = int(js[int(m.rng.integers(js.size))])
+            src = m._item(j)
+            it = Item(y, src.vel, src.dur, src.ioi, src.chord)
+            m.viewpoint_counts[vp] += 1
+        else:
+            it = self._fallback(w)
+            if it is None:
+                m.copy_blocks += 1
+                self.ended = True
+                m.step_ns.append(time.perf_counter_ns() - t0)
+                return None
+            m.viewpoint_counts[4] += 1
+        self.ans[self.alen] = it.pitch
+        self.alen += 1
+        self._push(it.pitch, dur_class(it.dur), vel_class(it.vel))
+        self.items.append(it)
+        m.step_ns.append(time.perf_counter_ns() - t0)
+        return it
+
+    def _fallback(self, w: np.ndarray) -> Item | None:
+        """No learnt continuation at any viewpoint: a harmonically fit note near the last one."""
+        m = self.m
+        if self.clen == 0 or m.n == 0:
+            return None
+        last = int(self.cp[self.clen - 1])
+        cand = np.arange(max(0, last - 7), min(128, last + 8))
+        cand = cand[~m._forbid[cand]]
+        if cand.size == 0:
+            return None
+        p = w[cand % 12] / (1.0 + np.abs(cand - last))
+        y = int(m.rng.choice(cand, p=p / p.sum()))
+        j = int(m.rng.integers(m.n))
+        src = m._item(j)
+        return Item(y, src.vel, src.dur, src.ioi, ())
+
+
+def max_copy_length(generated: list[int] | np.ndarray, training: list[np.ndarray] | np.ndarray,
+                    transposed: bool = True) -> int:
+    """Longest run of consecutive generated notes that occurs consecutively in the training.
+
+    With ``transposed`` a run counts when its intervals match (a transposed copy). The
+    training sequences are searched as one concatenated sequence (the strictest reading).
+    """
+    g = np.asarray(generated, np.int64)
+    seqs = training if isinstance(training, list) else [np.asarray(training)]
+    tr = np.concatenate([np.asarray(s, np.int64) for s in seqs]) if seqs else np.zeros(0, np.int64)
+    if g.size == 0 or tr.size == 0:
+        return 0
+    if not transposed:
+        best = 0
+        for i in range(g.size):
+            for j in range(tr.size):
+                k = 0
+                while i + k < g.size and j + k < tr.size and g[i + k] == tr[j + k]:
+                    k += 1
+                best = max(best, k)
+        return best
+    # a run of k notes matches when its k-1 intervals match; any single note "matches"
+    gi = np.diff(g)
+    ti = np.diff(tr)
+    best = 1
+    for i in range(gi.size):
+        for j in range(ti.size):
+            k = 0
+            while i + k < gi.size and j + k < ti.size and gi[i + k] == ti[j + k]:
+                k += 1
+            best = max(best, k + 1)
+    return best
+
+
+# ---------------------------------------------------------------- the live Continuator
+
+@dataclass
+class ContinuatorStats:
+    notes_in: int = 0
+    phrases: int = 0
+    answers: int = 0
+    answer_notes: int = 0
+    interrupted: int = 0
+    dropped: int = 0                     # engine ring full
+    late_steps: int = 0                  # generation steps over budget
+    late_notes: int = 0                  # notes sent after their own time had passed
+    answer_latency_ms: list[float] = field(default_factory=list)   # phrase end -> first answer note
+    wake_late_ms: list[float] = field(default_factory=list)        # deadline timer lateness
+
+    def summary(self) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if not isinstance(v, list)}
+        for k in ("answer_latency_ms", "wake_late_ms"):
+            v = getattr(self, k)
+            if v:
+                a = np.asarray(v)
+                d[k] = {"n": int(a.size), "min": float(a.min()), "median": float(np.median(a)),
+                        "max": float(a.max())}
+        return d
+
+
+class Continuator:
+    """The live Continuator: a thread fed by MIDI events, answering through the engine.
+
+    ``engine`` needs ``now_sample()``, ``note_on``/``note_off``/``command`` with ``ring=``
+    and ``spec.sample_rate``. ``clock`` is the monotonic clock the MIDI times refer to.
+    """
+
+    def __init__(self, engine: Any = None, config: ContinuatorConfig | None = None, seed: int = 0,
+                 clock: Callable[[], float] = time.monotonic,
+                 harmony: Callable[[], np.ndarray] | None = None) -> None:
+        self.cfg = config or ContinuatorConfig()
+        self.model = ContinuatorModel(self.cfg, seed)
+        self.engine = engine
+        self.clock = clock
+        self.harmony = harmony
+        spec = getattr(engine, "spec", None)
+        self.sr = float(getattr(spec, "sample_rate", 48000))
+        self.key = KeyTracker()
+        self.clusterer = ChordClusterer(self.cfg.chord_window)
+        self.stats = ContinuatorStats()
+        self.iois: deque[float] = deque(maxlen=16)
+        self.last_onset = -1.0
+        self.last_release = -1.0
+        self.last_event = -1.0
+        self.on_times: dict[int, tuple[float, int]] = {}
+        self._q: deque[tuple[int, int, int, float]] = deque()
+        self._cv = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._running = False
+        # the answer being played
+        self.gen: AnswerGen | None = None
+        self.pending: deque[tuple[float, Item]] = deque()   # (onset sample, item) generated, not sent
+        self.sent: list[tuple[float, float, int]] = []       # (on sample, off sample, note) sent
+        self.answer_target = 0
+        self.answer_next_sample = 0.0
+        self.answer_phrase: list[Item] = []
+        self.answer_index = 0
+        self.ducked = False
+        self.answers_log: deque[dict[str, Any]] = deque(maxlen=256)
+        self.lock = threading.Lock()                          # guards the model (save/load/clear)
+
+    # -- input (any thread) --------------------------------------------------------------------
+    def midi_listener(self, ev: Any, t: float, sample: float) -> None:
+        """A :class:`rtgen.control.midi.MidiInput` listener."""
+        from ..control.midi import M_ALL_NOTES_OFF, M_NOTE_OFF, M_NOTE_ON, M_PANIC
+        if ev.kind == M_NOTE_ON:
+            self.note_on(ev.a, ev.b, t)
+        elif ev.kind == M_NOTE_OFF:
+            self.note_off(ev.a, t)
+        elif ev.kind in (M_ALL_NOTES_OFF, M_PANIC):
+            self._push((3, 0, 0, t))
+
+    def note_on(self, note: int, vel: int, t: float) -> None:
+        self._push((1, int(note), int(vel), float(t)))
+
+    def note_off(self, note: int, t: float) -> None:
+        self._push((2, int(note), 0, float(t)))
+
+    def _push(self, e: tuple[int, int, int, float]) -> None:
+        with self._cv:
+            self._q.append(e)
+            self._cv.notify()
+
+    # -- thread ----------------------------------------------------------------------------------
+    def start(self) -> Continuator:
+        self._running = True
+        self._thread = threading.Thread(target=self._loop, name="rtgen-continuator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._running = False
+        with self._cv:
+            self._cv.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+        self.stop_answer()
+
+    def _loop(self) -> None:
+        while self._running:
+            wait = self.poll(self.clock())
+            with self._cv:
+                if not self._q and self._running:
+                    self._cv.wait(timeout=max(0.0, min(wait, 0.05)))
+
+    # -- the state machine (callable directly with a synthetic clock) ---------------------------
+    def poll(self, now: float) -> float:
+        """Process input, detect the phrase end at its deadline, play the answer; returns seconds to wait."""
+        while True:
+            with self._cv:
+                if not self._q:
+                    break
+                kind, note, vel, t = self._q.popleft()
+            self._event(kind, note, vel, t)
+        deadline = self.phrase_deadline()
+        if deadline is not None and now >= deadline:
+            self._phrase_end(deadline, now)
+            deadline = None
+        wait = 0.05
+        if self.gen is not None or self.pending:
+            wait = self._play(now)
+        if deadline is not None:
+            wait = min(wait, deadline - now)
+        return max(0.0, wait)
+
+    def silence_threshold(self) -> float:
+        c = self.cfg
+        if not self.iois:
+            return c.silence_max
+        return float(min(c.silence_max, max(c.silence_min, c.silence_factor * float(np.median(self.iois)))))
+
+    def phrase_deadline(self) -> float | None:
+        if len(self.clusterer) == 0:
+            return None
+        if self.clusterer.held:
+            # keys still down: a stuck key must not block forever
+            return self.last_event + 10.0
+        return self.last_release + self.silence_threshold()
+
+    def _event(self, kind: int, note: int, vel: int, t: float) -> None:
+        self.last_event = max(self.last_event, t)
+        if kind == 1:
+            self.stats.notes_in += 1
+            if self.last_onset >= 0 and len(self.clusterer) > 0:
+                d = t - self.last_onset
+                if d > self.cfg.chord_window:
+                    self.iois.append(d)
+            self.last_onset = t
+            self.on_times[note] = (t, vel)
+            self.clusterer.note_on(note, vel, t)
+            if self.gen is not None or self.pending or self.sent:
+                self._player_interrupts()
+        elif kind == 2:
+            if self.clusterer.note_off(note, t):
+                self.last_release = t
+            on = self.on_times.pop(note, None)
+            if on is not None:
+                self.key.add(note, t - on[0], t)
+        elif kind == 3:
+            self.clusterer.release_all(t)
+            self.last_release = t
+            self.on_times.clear()
+
+    def _player_interrupts(self) -> None:
+        mode = self.cfg.on_play
+        if mode == "stop":
+            self.stats.interrupted += 1
+            self.stop_answer()
+        elif mode == "duck" and not self.ducked:
+            self._layer_gain(self.cfg.duck_gain)
+            self.ducked = True
+
+    def _phrase_end(self, deadline: float, now: float) -> None:
+        items = self.clusterer.take(deadline)
+        if not items:
+            return
+        self.stats.phrases += 1
+        self.stats.wake_late_ms.append((now - deadline) * 1e3)
+        with self.lock:
+            self.model.learn(items)
+            if self.cfg.mode != "accompaniment":
+                self._start_answer(items, deadline, now)
+        if self.ducked:
+            self._layer_gain(1.0)
+            self.ducked = False
+
+    # -- answering -------------------------------------------------------------------------------
+    def weights(self) -> np.ndarray:
+        if self.harmony is not None:
+            return np.asarray(self.harmony(), np.float64)
+        if self.key.known:
+            return fitness_weights(self.key.root, self.key.scale)
+        return np.ones(12)
+
+    def _sample_at(self, t: float) -> float:
+        return float(self.engine.now_sample()) - (self.clock() - t) * self.sr
+
+    def _start_answer(self, phrase: list[Item], deadline: float, now: float) -> None:
+        if self.model.n == 0 or not phrase:
+            return
+        self.stop_answer()
+        ctx = phrase if self.cfg.mode == "continuation" else phrase[-1:]
+        self.gen = self.model.start_answer(ctx, self.weights())
+        self.answer_phrase = phrase
+        self.answer_index = 0
+        n = int(round(len(phrase) * self.cfg.answer_factor))
+        self.answer_target = max(self.cfg.min_answer, min(self.cfg.max_answer, n))
+        self.pending.clear()
+        self.sent = []
+        start = self._sample_at(now) + self.cfg.latency_s * self.sr
+        if self.cfg.rhythm == "metrical":
+            start = self._next_grid(start)
+        self.answer_next_sample = start
+        self._deadline_sample = self._sample_at(deadline)
+        self._first_pending = True
+        self.stats.answers += 1
+        self._generate_one()
+
+    def _next_grid(self, sample: float) -> float:
+        """The first metrical grid point at or after ``sample`` (engine beat clock)."""
+        st = getattr(self.engine, "state", None)
+        if st is None:
+            return sample
+        p = st.p
+        bpm = float(p[P_BPM]) or 120.0
+        spb = self.sr * 60.0 / bpm
+        step = spb / max(1, self.cfg.metrical_div)
+        beat0 = float(p[P_BEAT])
+        s0 = float(st.st[S_SAMPLE])
+        pos = (sample - s0) / spb + beat0            # beat position at ``sample``
+        k = math.ceil(pos * self.cfg.metrical_div - 1e-9)
+        return s0 + (k / self.cfg.metrical_div - beat0) * spb if k >= 0 else sample + step
+
+    def _ioi_dur(self, it: Item) -> tuple[float, float]:
+        c = self.cfg
+        if c.rhythm == "natural":
+            return it.ioi, it.dur
+        if c.rhythm == "input" and self.answer_phrase:
+            src = self.answer_phrase[self.answer_index % len(self.answer_phrase)]
+            return src.ioi, src.dur
+        if c.rhythm == "metrical":
+            st = getattr(self.engine, "state", None)
+            bpm = float(st.p[P_BPM]) if st is not None else 120.0
+            step = 60.0 / (bpm or 120.0) / max(1, c.metrical_div)
+            k = max(1, int(round(it.ioi / step)))
+            return k * step, min(it.dur, k * step * 0.95)
+        step = c.linear_step
+        if step <= 0:
+            iois = [x.ioi for x in self.answer_phrase[:-1]] or [0.25]
+            step = float(np.median(iois))
+        return step, step * 0.9
+
+    def _generate_one(self) -> bool:
+        if self.gen is None:
+            return False
+        if self.gen.alen >= self.answer_target:
+            self._finish_generation()
+            return False
+        final = self.cfg.mode == "qa" and self.gen.alen == self.answer_target - 1
+        t0 = time.perf_counter()
+        it = self.gen.step(final=final)
+        if time.perf_counter() - t0 > self.cfg.step_budget_s:
+            self.stats.late_steps += 1
+        if it is None:
+            self._finish_generation()
+            return False
+        ioi, dur = self._ioi_dur(it)
+        ioi = min(max(ioi, 0.03), 2.0)
+        dur = min(max(dur, 0.02), 4.0)
+        it.ioi, it.dur = ioi, dur
+        self.pending.append((self.answer_next_sample, it))
+        self.answer_next_sample += ioi * self.sr
+        self.answer_index += 1
+        return True
+
+    def _finish_generation(self) -> None:
+        if self.gen is not None:
+            self.answers_log.append({"pitches": [i.pitch for i in self.gen.items],
+                                     "context": [i.pitch for i in self.answer_phrase]})
+        self.gen = None
+
+    def _play(self, now: float) -> float:
+        """Send due notes; generate ahead; returns seconds until work is due again."""
+        now_s = self._sample_at(now)
+        horizon = now_s + self.cfg.horizon_s * self.sr
+        while self.gen is not None and (not self.pending or self.pending[-1][0] < horizon):
+            if not self._generate_one():
+                break
+        send_until = now_s + self.cfg.lookahead_s * self.sr
+        while self.pending and self.pending[0][0] <= send_until:
+            on, it = self.pending.popleft()
+            self._send(on, it, now_s)
+        if not self.pending and self.gen is None:
+            # finished: forget the sent list once every note is over
+            if self.sent and max(off for _, off, _ in self.sent) < now_s:
+                self.sent = []
+            return 0.05
+        if self.pending:
+            return max(0.0005, (self.pending[0][0] - send_until) / self.sr)
+        return 0.005
+
+    def _send(self, on: float, it: Item, now_s: float) -> None:
+        e = self.engine
+        if self._first_pending:
+            self._first_pending = False
+            self.stats.answer_latency_ms.append((on - self._deadline_sample) / self.sr * 1e3)
+        if on < now_s:
+            self.stats.late_notes += 1
+        off = on + it.dur * self.sr
+        vel = self.cfg.velocity or it.vel
+        for note in it.notes():
+            if not 0 <= note <= 127:
+                continue
+            ok = e.note_on(note, vel, layer=LAYER_ANSWER, time=on, ring=RING_ANSWER)
+            if not ok:
+                self.stats.dropped += 1
+                continue
+            if not e.note_off(note, layer=LAYER_ANSWER, time=off, ring=RING_ANSWER):
+                self.stats.dropped += 1
+            self.sent.append((on, off, note))
+            self.stats.answer_notes += 1
+
+    def stop_answer(self) -> None:
+        """Silence the answer now: nothing more is sent, sounding and scheduled notes are released."""
+        self.gen = None
+        self.pending.clear()
+        if self.engine is None or not self.sent:
+            self.sent = []
+            return
+        now_s = float(self.engine.now_sample())
+        for on, off, note in self.sent:
+            if off > now_s:
+                # a note scheduled in the future is released right after it starts
+                t = -1.0 if on <= now_s else on + 1.0
+                if not self.engine.note_off(note, layer=LAYER_ANSWER, time=t, ring=RING_ANSWER):
+                    self.stats.dropped += 1
+        self.sent = []
+
+    def _layer_gain(self, g: float) -> None:
+        if self.engine is not None and not self.engine.command(C_LAYER, float(LAYER_ANSWER), float(LF_GAIN),
+                                                               float(g), ring=RING_ANSWER):
+            self.stats.dropped += 1
+
+    # -- memory ------------------------------------------------------------------------------------
+    def save(self, path: str) -> None:
+        with self.lock:
+            self.model.save(path)
+
+    def load(self, path: str) -> None:
+        with self.lock:
+            self.model.load(path)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.model.clear()
+            self.key.clear()
+
+
+__all__ = ["AnswerGen", "ChordClusterer", "Continuator", "ContinuatorConfig", "ContinuatorModel",
+           "ContinuatorStats", "Item", "fitness_weights", "max_copy_length"]

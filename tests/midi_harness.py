@@ -1,0 +1,197 @@
+"""Shared helpers for the MIDI / Continuator tests and benchmarks.
+
+* :func:`corpus_melody` — a real melody (MIDI pitch, seconds) from the music21 corpus;
+* :class:`FakeEngine` — records the commands the engine API would receive (unit tests only;
+  the real ``rtgen.engine.Engine`` is used when importable);
+* :class:`JackServer` — a private JACK dummy server, started and stopped by PID.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rtgen.rt.layout import C_NOTE_OFF, C_NOTE_ON, LAYER_PLAYER, RING_CONTROL
+
+MELODIES = {
+    "bach66": ("bach/bwv66.6", None, 0),
+    "bach1": ("bach/bwv1.6", None, 0),
+    "bach26": ("bach/bwv26.6", None, 0),
+    "oneill1": ("oneills1850/0001-0050.abc", 1, 0),
+    "oneill7": ("oneills1850/0001-0050.abc", 7, 0),
+    "essen_altdeu": ("essenFolksong/altdeu10.abc", 1, 0),
+    "essen_ballad": ("essenFolksong/ballad10.abc", 3, 0),
+}
+
+
+def corpus_melody(key: str, sec_per_quarter: float = 0.35, max_notes: int = 200) -> list[tuple[int, float]]:
+    """(MIDI pitch, duration in seconds) of the top line of a corpus work (ties merged, rests skipped)."""
+    from music21 import corpus
+    name, number, part = MELODIES[key]
+    s = corpus.parse(name, number=number) if number is not None else corpus.parse(name)
+    src = s.parts[part] if len(getattr(s, "parts", [])) else s
+    out: list[tuple[int, float]] = []
+    for n in src.stripTies().flatten().notes:
+        p = max(x.midi for x in n.pitches)
+        out.append((int(p), max(0.06, float(n.quarterLength) * sec_per_quarter)))
+        if len(out) >= max_notes:
+            break
+    return out
+
+
+@dataclass
+class Spec:
+    sample_rate: int = 48000
+    block_size: int = 128
+
+
+@dataclass
+class FakeEngine:
+    """Stands in for ``rtgen.engine.Engine`` in unit tests: a clock and a command log."""
+
+    clock: Callable[[], float] = time.monotonic
+    spec: Spec = field(default_factory=Spec)
+    t0: float = 0.0
+    cap: int = 1_000_000
+    commands: list[tuple[int, ...]] = field(default_factory=list)
+    dropped: int = 0
+    full: bool = False
+
+    def __post_init__(self) -> None:
+        self.lock = threading.Lock()
+        if self.t0 == 0.0:
+            self.t0 = self.clock()
+
+    def now_sample(self) -> float:
+        return (self.clock() - self.t0) * self.spec.sample_rate
+
+    def command(self, kind: int, a: float = 0.0, b: float = 0.0, c: float = 0.0, d: float = 0.0,
+                e: float = 0.0, f: float = 0.0, time: float = -1, ring: int = RING_CONTROL) -> bool:
+        with self.lock:
+            if self.full or len(self.commands) >= self.cap:
+                self.dropped += 1
+                return False
+            self.commands.append((kind, a, b, c, d, e, f, time, ring))
+            return True
+
+    def note_on(self, note: float, vel: float, layer: int = LAYER_PLAYER, time: float = -1,
+                ring: int = RING_CONTROL) -> bool:
+        return self.command(C_NOTE_ON, note, vel, layer, -1.0, -1.0, 0.0, time=time, ring=ring)
+
+    def note_off(self, note: float, layer: int = LAYER_PLAYER, time: float = -1,
+                 ring: int = RING_CONTROL) -> bool:
+        return self.command(C_NOTE_OFF, note, 0.0, layer, time=time, ring=ring)
+
+    def events(self) -> np.ndarray:
+        return np.zeros((0, 8))
+
+    def notes(self, layer: int | None = None) -> list[tuple[float, int, int, float]]:
+        """[(time, kind, note, layer)] of note commands, sorted by time (asap = the order sent)."""
+        out = []
+        for k, a, _b, c, *_rest, t, _ring in self.commands:
+            if k in (C_NOTE_ON, C_NOTE_OFF) and (layer is None or int(c) == layer):
+                out.append((float(t), int(k), int(a), float(c)))
+        return out
+
+
+def stuck_notes(cmds: list[tuple[float, int, int, float]]) -> list[int]:
+    """Notes left on after all commands, replayed in scheduled-time order (asap ones in send order).
+
+    A note-off at the same time as a note-on of the same key is applied after it (the
+    engine orders a chunk's events by sample, offs scheduled later stay later).
+    """
+    order = sorted(range(len(cmds)), key=lambda i: (cmds[i][0], i))
+    on: dict[int, int] = {}
+    for i in order:
+        _t, k, n, _layer = cmds[i]
+        if k == C_NOTE_ON:
+            on[n] = on.get(n, 0) + 1
+        else:
+            on[n] = 0
+    return sorted(n for n, v in on.items() if v > 0)
+
+
+# ---------------------------------------------------------------- JACK
+
+def jackd_path() -> str | None:
+    return shutil.which("jackd")
+
+
+class JackServer:
+    """A private JACK server on the dummy driver; stopped by its own PID."""
+
+    def __init__(self, name: str | None = None, rate: int = 48000, period: int = 128) -> None:
+        self.name = name or f"rtgen-midi-{os.getpid()}-{int(time.time() * 1000) % 100000}"
+        self.rate = rate
+        self.period = period
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._old_env: dict[str, str | None] = {}
+
+    def start(self, timeout: float = 5.0) -> JackServer:
+        exe = jackd_path()
+        if exe is None:
+            raise RuntimeError("jackd is not installed")
+        env_set = {"JACK_DEFAULT_SERVER": self.name, "JACK_NO_AUDIO_RESERVATION": "1",
+                   "JACK_NO_START_SERVER": "1"}
+        for k, v in env_set.items():
+            self._old_env[k] = os.environ.get(k)
+            os.environ[k] = v
+        self.proc = subprocess.Popen([exe, "-n", self.name, "-d", "dummy", "-r", str(self.rate),
+                                      "-p", str(self.period)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, env=dict(os.environ))
+        import rtmidi
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jackd exited with {self.proc.returncode}")
+            try:
+                probe = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "rtgen-wait")
+                probe.get_ports()
+                probe.delete()
+                return self
+            except Exception:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("jackd did not come up")
+
+    def stop(self) -> None:
+        p = self.proc
+        if p is not None and p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+        self.proc = None
+        for k, v in self._old_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        self._old_env = {}
+
+    def __enter__(self) -> JackServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def engine_available() -> tuple[bool, str]:
+    """Whether the lead's engine can be imported, and why not."""
+    try:
+        from rtgen.config import EngineSpec  # noqa: F401
+        from rtgen.engine import Engine  # noqa: F401
+    except Exception as e:  # ImportError, or an engine still under construction
+        return False, f"rtgen.engine is not importable yet ({type(e).__name__}: {e})"
+    return True, ""
