@@ -407,6 +407,7 @@ class MidiInput:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._t_last = 0.0
+        self._last_sample = 0.0
         self._connected = False
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -539,6 +540,7 @@ class MidiInput:
             self.stats.filtered += 1
             return
         sample = _now_sample(self.engine, t) + self.latency_s * self.sr
+        self._last_sample = max(self._last_sample, sample)
         ok = True
         k = ev.kind
         if k == M_NOTE_ON:
@@ -588,11 +590,16 @@ class MidiInput:
         return ok
 
     def _release_held(self) -> None:
-        """Note-offs for every key we believe is down (disconnect, stop): no stuck notes."""
+        """Note-offs for every key we believe is down (disconnect, stop): no stuck notes.
+
+        They are scheduled after the last scheduled message (a note-on may still be pending
+        in the engine's queue: an immediate note-off would reach the voice before it starts).
+        """
+        when = max(_now_sample(self.engine) + self.latency_s * self.sr, self._last_sample + 1.0)
         for n in sorted(self.held):
-            self._cmd(C_NOTE_OFF, n, 0.0, self.layer, 0.0, 0.0, 0.0, -1.0)
+            self._cmd(C_NOTE_OFF, n, 0.0, self.layer, 0.0, 0.0, 0.0, when)
         self.held.clear()
-        self._cmd(C_SUSTAIN, 0.0, 0.0, self.layer, 0.0, 0.0, 0.0, -1.0)
+        self._cmd(C_SUSTAIN, 0.0, 0.0, self.layer, 0.0, 0.0, 0.0, when)
 
 
 def _engine_sr(engine: Any) -> float:
