@@ -8,11 +8,32 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtgen.control.midi import (M_ALL_NOTES_OFF, M_CC, M_MOD, M_NOTE_OFF, M_NOTE_ON, M_PANIC, M_PITCHBEND,
-                                M_PROGRAM, M_SUSTAIN, MidiEvent, MidiInput, MidiParser, ParseStats,
-                                decode_message)
-from rtgen.rt.layout import (C_ALL_OFF, C_NOTE_OFF, C_NOTE_ON, C_PANIC, C_PITCHBEND, C_SUSTAIN, LAYER_PLAYER,
-                             RING_MIDI)
+from rtgen.control.midi import (
+    M_ALL_NOTES_OFF,
+    M_CC,
+    M_MOD,
+    M_NOTE_OFF,
+    M_NOTE_ON,
+    M_PANIC,
+    M_PITCHBEND,
+    M_PROGRAM,
+    M_SUSTAIN,
+    MidiEvent,
+    MidiInput,
+    MidiParser,
+    ParseStats,
+    decode_message,
+)
+from rtgen.rt.layout import (
+    C_ALL_OFF,
+    C_NOTE_OFF,
+    C_NOTE_ON,
+    C_PANIC,
+    C_PITCHBEND,
+    C_SUSTAIN,
+    LAYER_PLAYER,
+    RING_MIDI,
+)
 from tests.midi_harness import FakeEngine, stuck_notes
 
 
