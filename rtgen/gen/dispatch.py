@@ -19,32 +19,31 @@ The kernel must not allocate, and must do a bounded amount of work per call.
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 from ..rt.clock import beat_duration_samples, first_step_at_or_after, step_sample
-from ..rt.layout import (EV_DUR, EV_INSTR, EV_LAYER, EV_NOTE, EV_PAN, EV_TAG, EV_TIME, EV_VEL,
-                         GF_GATE, GF_VEL, GI_DROPPED, GI_EVENTS, GI_INSTR, GI_LAYER, GI_STEP,
-                         GI_STEPS_PER_BEAT, GI_USER, GK_TEST)
-
-
-@njit(cache=True)
-def emit(gi: np.ndarray, ev: np.ndarray, nev: int, t: int, note: float, vel: float, dur: int,
-         tag: float = 0.0, pan: float = 0.0) -> int:
-    """Append one note event; count a drop when ``ev`` is full. Returns the new count."""
-    if nev >= ev.shape[0]:
-        gi[GI_DROPPED] += 1
-        return nev
-    ev[nev, EV_TIME] = t
-    ev[nev, EV_NOTE] = note
-    ev[nev, EV_VEL] = min(127.0, max(1.0, vel))
-    ev[nev, EV_DUR] = max(1, dur)
-    ev[nev, EV_LAYER] = gi[GI_LAYER]
-    ev[nev, EV_INSTR] = gi[GI_INSTR]
-    ev[nev, EV_PAN] = pan
-    ev[nev, EV_TAG] = tag
-    gi[GI_EVENTS] += 1
-    return nev + 1
+from ..rt.layout import (
+    GF_GATE,
+    GF_VEL,
+    GI_STEP,
+    GI_STEPS_PER_BEAT,
+    GI_USER,
+    GK_CA1D,
+    GK_CHORALE,
+    GK_CYCLIC,
+    GK_DICE,
+    GK_EUCLID,
+    GK_GRAMMAR,
+    GK_LIFE,
+    GK_LSYSTEM,
+    GK_RULES,
+    GK_SERIAL,
+    GK_TEST,
+)
+from .automata import ca1d_process, cyclic_process, life_process
+from .grammar import grammar_process, lsystem_process
+from .kutil import emit  # noqa: F401  (re-exported: ``dispatch.emit``)
+from .rules import chorale_process, dice_process, euclid_process, rules_process, serial_process
 
 
 @njit(cache=True)
@@ -75,4 +74,24 @@ def gen_process(kind, gi, gf, gbuf, p, harm, t0, n, ev, nev):
     """Run the kernel for ``kind`` (a ``GK_*`` code). Unknown kinds write nothing."""
     if kind == GK_TEST:
         return metronome_process(gi, gf, gbuf, p, harm, t0, n, ev, nev)
+    if kind == GK_RULES:
+        return rules_process(gi, gf, gbuf, p, harm, t0, n, ev, nev)
+    if kind == GK_GRAMMAR:
+        return grammar_process(gi, gf, gbuf, p, harm, t0, n, ev, nev)
+    if kind == GK_LSYSTEM:
+        return lsystem_process(gi, gf, gbuf, p, harm, t0, n, ev, nev)
+    if kind == GK_CA1D:
+        return ca1d_process(gi, gf, gbuf, p, harm, t0, n, ev, nev)
+    if kind == GK_LIFE:
+        return life_process(gi, gf, gbuf, p, harm, t0, n, ev, nev)
+    if kind == GK_CYCLIC:
+        return cyclic_process(gi, gf, gbuf, p, harm, t0, n, ev, nev)
+    if kind == GK_EUCLID:
+        return euclid_process(gi, gf, gbuf, p, harm, t0, n, ev, nev)
+    if kind == GK_DICE:
+        return dice_process(gi, gf, gbuf, p, harm, t0, n, ev, nev)
+    if kind == GK_SERIAL:
+        return serial_process(gi, gf, gbuf, p, harm, t0, n, ev, nev)
+    if kind == GK_CHORALE:
+        return chorale_process(gi, gf, gbuf, p, harm, t0, n, ev, nev)
     return nev

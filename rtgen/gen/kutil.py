@@ -1,0 +1,85 @@
+"""Helpers shared by the compiled generator kernels (no allocation, no Python objects).
+
+``emit`` is re-exported by :mod:`rtgen.gen.dispatch` (``dispatch.emit``); it lives here so the
+kernel modules can import it without importing the dispatcher that imports them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..rt.clock import beat_duration_samples
+from ..rt.layout import (
+    EV_DUR,
+    EV_INSTR,
+    EV_LAYER,
+    EV_NOTE,
+    EV_PAN,
+    EV_TAG,
+    EV_TIME,
+    EV_VEL,
+    GF_DENSITY,
+    GF_GATE,
+    GF_HUMANIZE,
+    GF_VEL,
+    GI_DROPPED,
+    GI_EVENTS,
+    GI_INSTR,
+    GI_LAYER,
+    GI_RNG,
+)
+from ..rt.rng import uniform
+
+
+@njit(cache=True)
+def emit(gi: np.ndarray, ev: np.ndarray, nev: int, t: int, note: float, vel: float, dur: int,
+         tag: float = 0.0, pan: float = 0.0) -> int:
+    """Append one note event; count a drop when ``ev`` is full. Returns the new count."""
+    if nev >= ev.shape[0]:
+        gi[GI_DROPPED] += 1
+        return nev
+    ev[nev, EV_TIME] = t
+    ev[nev, EV_NOTE] = note
+    ev[nev, EV_VEL] = min(127.0, max(1.0, vel))
+    ev[nev, EV_DUR] = max(1, dur)
+    ev[nev, EV_LAYER] = gi[GI_LAYER]
+    ev[nev, EV_INSTR] = gi[GI_INSTR]
+    ev[nev, EV_PAN] = pan
+    ev[nev, EV_TAG] = tag
+    gi[GI_EVENTS] += 1
+    return nev + 1
+
+
+@njit(cache=True)
+def step_plays(gi: np.ndarray, gf: np.ndarray) -> bool:
+    """Density gate of a step: draws from the slot's rng only when 0 < density < 1."""
+    d = gf[GF_DENSITY]
+    if d >= 1.0:
+        return True
+    if d <= 0.0:
+        return False
+    return uniform(gi, GI_RNG) < d
+
+
+@njit(cache=True)
+def velocity(gi: np.ndarray, gf: np.ndarray, scale: float) -> float:
+    """Base velocity times ``scale``, humanized (one rng draw only when humanize > 0)."""
+    v = gf[GF_VEL] * scale
+    h = gf[GF_HUMANIZE]
+    if h > 0.0:
+        v = v * (1.0 + h * (uniform(gi, GI_RNG) - 0.5))
+    return v
+
+
+@njit(cache=True)
+def gate_samples(p: np.ndarray, gf: np.ndarray, steps: float, steps_per_beat: int) -> int:
+    """Length of a note lasting ``steps`` grid steps times the gate, in samples (>= 1)."""
+    return beat_duration_samples(p, gf[GF_GATE] * steps / steps_per_beat)
+
+
+@njit(cache=True)
+def wrap_range(x: int, lo: int, hi: int) -> int:
+    """Fold ``x`` into ``lo..hi`` cyclically (hi >= lo)."""
+    w = hi - lo + 1
+    return lo + (x - lo) % w
