@@ -111,6 +111,36 @@ def tables_from_harmonics(amps: np.ndarray, out: np.ndarray | None = None) -> np
     return out
 
 
+def controls_to_tables(harmonics: np.ndarray, tab_out: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-voice tables from harmonic amplitudes: ``(tables [V, TS+1] float32 peak-normalised, gain [V])``.
+
+    ``tables[v] * gain[v]`` is one period of sum_k harmonics[v, k] sin(2π (k+1) n / TS): the
+    engine plays the table scaled by the gain (``nf_amp``).
+    """
+    h = np.asarray(harmonics, dtype=np.float32)
+    basis = _basis32(h.shape[-1])
+    raw = h @ basis                                        # [V, TS]
+    peak = np.max(np.abs(raw), axis=-1)
+    safe = np.where(peak > 1e-12, peak, 1.0).astype(np.float32)
+    if tab_out is None:
+        tab_out = np.empty(raw.shape[:-1] + (TS + 1,), dtype=np.float32)
+    np.divide(raw, safe[..., None], out=tab_out[..., :TS])
+    tab_out[..., TS] = tab_out[..., 0]
+    return tab_out, np.where(peak > 1e-12, peak, 0.0).astype(np.float64)
+
+
+_BASIS32: dict[int, np.ndarray] = {}
+
+
+def _basis32(n_harm: int) -> np.ndarray:
+    b = _BASIS32.get(n_harm)
+    if b is None:
+        b = np.ascontiguousarray(sine_basis(TS, n_harm), dtype=np.float32)
+        _BASIS32[n_harm] = b
+    return b
+
+
 @dataclass
 class VoiceFeatures:
     """Per-voice inputs of one hop, for a batch of V voices (all arrays shape ``[V]``).
@@ -118,7 +148,8 @@ class VoiceFeatures:
     f0_hz: fundamental in Hz (bend included). velocity: MIDI 1..127. t_on: seconds since
     note-on. released: 1.0 once the note-off arrived (else 0.0). t_rel: seconds since the
     release began (0 while held). instrument: instrument index (float: a fractional value
-    morphs between ``floor`` and ``ceil``; the additive timbre rounds it).
+    morphs between ``floor`` and ``ceil``; the additive timbre rounds it). Optional
+    ``morph_to`` / ``morph`` (0..1) morph towards another instrument index (neural timbre).
     """
 
     f0_hz: np.ndarray
@@ -127,6 +158,8 @@ class VoiceFeatures:
     released: np.ndarray
     t_rel: np.ndarray
     instrument: np.ndarray
+    morph_to: np.ndarray | None = None
+    morph: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -205,6 +238,7 @@ class Timbre(ABC):
 
 __all__ = [
     "BEND_HEADROOM_SEMITONES", "HOP", "INSTRUMENTS", "N_HARM", "N_NOISE_BANDS", "NOISE_BAND_EDGES_HZ",
-    "SAMPLE_RATE", "TS", "Controls", "Timbre", "VoiceFeatures", "brightness_cutoff", "harmonic_mask",
+    "SAMPLE_RATE", "TS", "Controls", "Timbre", "VoiceFeatures", "brightness_cutoff", "controls_to_tables",
+    "harmonic_mask",
     "midi_to_hz", "sine_basis", "table_mask", "tables_from_harmonics", "velocity_gain",
 ]

@@ -1,0 +1,517 @@
+"""OnnxTimbre: the neural timbre run by onnxruntime, and the worker that feeds the engine.
+
+The model (``rtgen/models/timbre.onnx``, built by ``models/``) is one hop of a small
+recurrent network: per voice, features + instrument embedding + GRU state → amplitude,
+harmonic distribution and noise band gains (the DDSP split, Engel et al., ICLR 2020: the
+network predicts synthesiser controls, fixed code here scales them and removes harmonics
+above Nyquist). onnxruntime runs it for all sounding voices at once, on one thread with
+spinning off, through IOBindings bound once per batch-size bucket to preallocated buffers.
+
+Real-time hand-off (``TimbreWorker``): a thread that runs one hop ahead of the engine. For
+hop ``h`` (absolute sample // hop) it writes, per sounding voice, into parity slot
+``s = h % 2`` of :class:`NeuralSlots`: the peak-normalised next table ``tab[s, v]``, its gain
+``amp[s, v]``, the noise band RMS ``noise[s, v]``, the note id ``note_id[s, v]`` and, last,
+``hop[s, v] = h``. See :class:`NeuralSlots` for how the kernel consumes a frame.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelError
+from ..rt.layout import (
+    IP_ATTACK,
+    IP_BRIGHT,
+    IP_DECAY,
+    IP_DECAY_TIME,
+    IP_GAIN,
+    IP_NOISE,
+    IP_NOISE_BAND,
+    IP_NOISE_DECAY,
+    IP_RELEASE,
+    IP_SUSTAIN,
+    N_HARM,
+    N_NOISE_BANDS,
+    NIP,
+    P_HOP,
+    P_MORPH,
+    P_MORPH_TO,
+    P_SR,
+    S_SAMPLE,
+    TS,
+    VF_AGE,
+    VF_BEND,
+    VF_INSTR,
+    VF_NOTE,
+    VF_NOTE_ID,
+    VF_REL_AGE,
+    VF_STATE,
+    VF_VEL,
+    VS_FREE,
+    VS_RELEASED,
+)
+from .analysis import N_FEATURES, neural_features
+from .base import (
+    SAMPLE_RATE,
+    Controls,
+    Timbre,
+    VoiceFeatures,
+    controls_to_tables,
+    harmonic_mask,
+    midi_to_hz,
+    table_mask,
+    tables_from_harmonics,
+    velocity_gain,
+)
+
+_PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_MODEL = os.path.join(_PKG, "models", "timbre.onnx")
+FORMAT_VERSION = "1"
+_INPUTS = ("features", "embedding", "state")
+_OUTPUTS = ("amplitude", "harmonics", "noise", "state_out")
+_REQUIRED_META = ("rtgen_timbre_format", "sample_rate", "hop", "n_harm", "n_noise", "n_features",
+                  "state_size", "embedding_dim", "instruments", "embedding_table")
+
+
+def _bucket(n: int) -> int:
+    b = 1
+    while b < n:
+        b *= 2
+    return b
+
+
+class _BoundRunner:
+    """Preallocated input/output buffers and one IOBinding per batch-size bucket (not thread-safe:
+    one runner per thread)."""
+
+    def __init__(self, sess: Any, n_feat: int, emb: int, hidden: int, n_harm: int, n_noise: int,
+                 max_voices: int) -> None:
+        self.sess = sess
+        cap = _bucket(max(1, max_voices))
+        self.cap = cap
+        self.x = np.zeros((cap, n_feat), np.float32)
+        self.e = np.zeros((cap, emb), np.float32)
+        self.s = np.zeros((cap, hidden), np.float32)
+        self.amp = np.zeros((cap, 1), np.float32)
+        self.harm = np.zeros((cap, n_harm), np.float32)
+        self.noise = np.zeros((cap, n_noise), np.float32)
+        self.s_out = np.zeros((cap, hidden), np.float32)
+        self._bindings: dict[int, Any] = {}
+
+    def _binding(self, b: int) -> Any:
+        bd = self._bindings.get(b)
+        if bd is None:
+            bd = self.sess.io_binding()
+            for name, arr in zip(_INPUTS, (self.x, self.e, self.s), strict=True):
+                bd.bind_input(name, "cpu", 0, np.float32, [b, arr.shape[1]], arr.ctypes.data)
+            for name, arr in zip(_OUTPUTS, (self.amp, self.harm, self.noise, self.s_out), strict=True):
+                bd.bind_output(name, "cpu", 0, np.float32, [b, arr.shape[1]], arr.ctypes.data)
+            self._bindings[b] = bd
+        return bd
+
+    def run(self, n: int) -> None:
+        """Run rows ``[0, n)`` of the input buffers (the rest of the bucket is computed and ignored)."""
+        if n > self.cap:
+            raise ValueError(f"{n} voices exceed this runner's capacity {self.cap}")
+        b = _bucket(max(1, n))
+        self.sess.run_with_iobinding(self._binding(b))
+
+
+class OnnxTimbre(Timbre):
+    """The neural timbre. ``path`` defaults to the packaged ``rtgen/models/timbre.onnx``.
+
+    Raises :class:`rtgen.errors.ModelError` naming the file when it is missing, not a valid
+    ONNX model, or not a model of this format (inputs, outputs, shapes, metadata).
+    """
+
+    name = "neural"
+
+    def __init__(self, path: str | None = None, max_voices: int = 256) -> None:
+        self.path = os.path.abspath(path or DEFAULT_MODEL)
+        try:
+            import onnxruntime as ort
+        except ImportError as e:   # pragma: no cover - onnxruntime is a dependency
+            raise ModelError(f"{self.path}: onnxruntime is not installed ({e})") from e
+        if not os.path.isfile(self.path):
+            raise ModelError(f"{self.path}: timbre model file not found")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(self.path, sess_options=opts,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as e:
+            raise ModelError(f"{self.path}: not a loadable ONNX model ({type(e).__name__}: "
+                             f"{str(e).strip()[:300]})") from e
+        self._check_and_read_meta()
+        self.max_voices = int(max_voices)
+        self._runner = self.runner(self.max_voices)
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ loading
+    def _check_and_read_meta(self) -> None:
+        p = self.path
+        meta = self.session.get_modelmeta().custom_metadata_map
+        missing = [k for k in _REQUIRED_META if k not in meta]
+        if missing:
+            raise ModelError(f"{p}: not an rtgen timbre model: metadata_props lacks {', '.join(missing)}")
+        if meta["rtgen_timbre_format"] != FORMAT_VERSION:
+            raise ModelError(f"{p}: timbre model format {meta['rtgen_timbre_format']!r}, this rtgen reads "
+                             f"{FORMAT_VERSION!r}")
+        try:
+            self.sample_rate = int(meta["sample_rate"])
+            self.hop = int(meta["hop"])
+            self.n_harm = int(meta["n_harm"])
+            self.n_noise = int(meta["n_noise"])
+            self.n_features = int(meta["n_features"])
+            self.state_size = int(meta["state_size"])
+            self.embedding_dim = int(meta["embedding_dim"])
+            insts = json.loads(meta["instruments"])
+            self._instruments = [(str(n), int(g)) for n, g in insts]
+            self.embedding_table = np.asarray(json.loads(meta["embedding_table"]), dtype=np.float32)
+            self.metadata = dict(meta)
+        except (ValueError, TypeError, KeyError) as e:
+            raise ModelError(f"{p}: malformed metadata_props ({e})") from e
+        if (self.n_harm != N_HARM or self.n_noise != N_NOISE_BANDS or self.n_features != N_FEATURES
+                or self.hop <= 0 or self.sample_rate <= 0):
+            raise ModelError(f"{p}: incompatible model: n_harm={self.n_harm} (need {N_HARM}), n_noise="
+                             f"{self.n_noise} (need {N_NOISE_BANDS}), n_features={self.n_features} "
+                             f"(need {N_FEATURES}), hop={self.hop}, sample_rate={self.sample_rate}")
+        want_tab = (len(self._instruments), self.embedding_dim)
+        if self.embedding_table.shape != want_tab or not self._instruments:
+            raise ModelError(f"{p}: embedding_table has shape {self.embedding_table.shape}, expected "
+                             f"({len(self._instruments)}, {self.embedding_dim})")
+        want_in = {"features": self.n_features, "embedding": self.embedding_dim, "state": self.state_size}
+        want_out = {"amplitude": 1, "harmonics": self.n_harm, "noise": self.n_noise,
+                    "state_out": self.state_size}
+        for kind, got, want in (("input", self.session.get_inputs(), want_in),
+                                ("output", self.session.get_outputs(), want_out)):
+            names = {g.name: g for g in got}
+            if set(names) != set(want):
+                raise ModelError(f"{p}: model {kind}s are {sorted(names)}, expected {sorted(want)}")
+            for name, width in want.items():
+                shp = names[name].shape
+                if len(shp) != 2 or shp[1] != width or isinstance(shp[0], int) and shp[0] != -1 \
+                        and not isinstance(shp[0], str):
+                    raise ModelError(f"{p}: {kind} {name!r} has shape {shp}, expected [voices, {width}] "
+                                     "with a dynamic voice axis")
+                if names[name].type != "tensor(float)":
+                    raise ModelError(f"{p}: {kind} {name!r} is {names[name].type}, expected tensor(float)")
+
+    def runner(self, max_voices: int) -> _BoundRunner:
+        """A new set of bound buffers for up to ``max_voices`` voices (one per thread)."""
+        return _BoundRunner(self.session, self.n_features, self.embedding_dim, self.state_size, self.n_harm,
+                            self.n_noise, max_voices)
+
+    # ------------------------------------------------------------------ the contract
+    def instruments(self) -> list[tuple[str, int]]:
+        return list(self._instruments)
+
+    def embeddings(self, instrument: np.ndarray, morph_to: np.ndarray | None = None,
+                   morph: np.ndarray | None = None) -> np.ndarray:
+        """``[V, E]`` embeddings: a fractional index mixes neighbours; ``morph`` mixes in ``morph_to``."""
+        tab = self.embedding_table
+        n = tab.shape[0]
+
+        def lerp_rows(idx: np.ndarray) -> np.ndarray:
+            idx = np.clip(np.asarray(idx, dtype=np.float64), 0.0, n - 1.0)
+            lo = np.floor(idx).astype(np.int64)
+            hi = np.minimum(lo + 1, n - 1)
+            f = (idx - lo)[:, None]
+            return (1.0 - f) * tab[lo] + f * tab[hi]
+
+        e = lerp_rows(np.asarray(instrument, dtype=np.float64) % n)
+        if morph_to is not None and morph is not None:
+            m = np.clip(np.asarray(morph, dtype=np.float64), 0.0, 1.0)[:, None]
+            e = (1.0 - m) * e + m * lerp_rows(np.asarray(morph_to, dtype=np.float64) % n)
+        return e.astype(np.float32)
+
+    def _run(self, runner: _BoundRunner, feats: np.ndarray, emb: np.ndarray, state: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        v = feats.shape[0]
+        out_a = np.empty((v,), np.float32)
+        out_h = np.empty((v, self.n_harm), np.float32)
+        out_n = np.empty((v, self.n_noise), np.float32)
+        out_s = np.empty((v, self.state_size), np.float32)
+        for k in range(0, v, runner.cap):
+            m = min(runner.cap, v - k)
+            runner.x[:m] = feats[k:k + m]
+            runner.e[:m] = emb[k:k + m]
+            runner.s[:m] = state[k:k + m]
+            b = _bucket(m)
+            runner.x[m:b] = 0.0
+            runner.e[m:b] = 0.0
+            runner.s[m:b] = 0.0
+            runner.run(m)
+            out_a[k:k + m] = runner.amp[:m, 0]
+            out_h[k:k + m] = runner.harm[:m]
+            out_n[k:k + m] = runner.noise[:m]
+            out_s[k:k + m] = runner.s_out[:m]
+        return out_a, out_h, out_n, out_s
+
+    def get_controls(self, features: VoiceFeatures, state: np.ndarray | None = None,
+                     runner: _BoundRunner | None = None) -> Controls:
+        """Run one hop for ``features.n`` voices; ``state``: ``[V, state_size]`` (None: fresh notes).
+
+        Harmonics above Nyquist (at ``self.sample_rate`` for ``f0_hz``) are zeroed and the
+        distribution renormalised before scaling by the amplitude.
+        """
+        f0 = np.asarray(features.f0_hz, dtype=np.float64)
+        v = f0.shape[0]
+        pitch = 69.0 + 12.0 * np.log2(np.maximum(f0, 1e-3) / 440.0)
+        feats = neural_features(pitch, features.velocity, features.t_on, features.released, features.t_rel)
+        emb = self.embeddings(features.instrument, features.morph_to, features.morph)
+        st = self.initial_state(v) if state is None else np.asarray(state, dtype=np.float32)
+        if runner is None:
+            with self._lock:
+                a, h, nz, s_out = self._run(self._runner, feats, emb, st)
+        else:
+            a, h, nz, s_out = self._run(runner, feats, emb, st)
+        harm = h.astype(np.float64) * harmonic_mask(f0, self.sample_rate, self.n_harm)
+        tot = harm.sum(axis=-1, keepdims=True)
+        harm = np.where(tot > 1e-12, harm / np.where(tot > 1e-12, tot, 1.0), 0.0) * a[:, None]
+        return Controls(amplitude=harm.sum(-1), harmonics=harm, noise=nz.astype(np.float64), state=s_out)
+
+    # ------------------------------------------------------------------ tables for the engine
+    def attack_controls(self, sr: float, n_hops: int = 8, vel: float = 80.0
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """Harmonic amplitudes ``[n_instr, 128, N_HARM]`` of each note's attack (summed over the first
+        ``n_hops`` hops at velocity ``vel``, i.e. amplitude-weighted), and the amplitude trajectory
+        ``[n_instr, 128, n_hops]``."""
+        n_i = len(self._instruments)
+        notes = np.tile(np.arange(128, dtype=np.float64), n_i)
+        instr = np.repeat(np.arange(n_i, dtype=np.float64), 128)
+        v = notes.shape[0]
+        old_sr = self.sample_rate
+        self.sample_rate = int(sr)
+        try:
+            state = self.initial_state(v)
+            acc = np.zeros((v, self.n_harm))
+            amps = np.zeros((v, n_hops))
+            zeros = np.zeros(v)
+            for j in range(n_hops):
+                t = (j + 1) * self.hop / self.sample_rate
+                c = self.get_controls(VoiceFeatures(midi_to_hz(notes), np.full(v, vel), np.full(v, t), zeros,
+                                                    zeros, instr), state)
+                state = c.state
+                acc += c.harmonics
+                amps[:, j] = c.amplitude
+        finally:
+            self.sample_rate = old_sr
+        return acc.reshape(n_i, 128, self.n_harm), amps.reshape(n_i, 128, n_hops)
+
+    def envelope_params(self, instr: int, sr: float) -> np.ndarray:
+        """``[NIP]`` ADSR / gain / noise parameters fitted to the model's own envelope of note 60 at
+        velocity 80 (held 1.5 s, then released), used for the first hop of a note and by kernels
+        that ignore neural frames."""
+        hop_s = self.hop / float(self.sample_rate)
+        n_hold, n_rel = int(1.5 / hop_s), int(1.0 / hop_s)
+        pitches = np.array([60.0])
+        state = self.initial_state(1)
+        amp = np.zeros(n_hold + n_rel)
+        noise = np.zeros((n_hold + n_rel, self.n_noise))
+        peak_tab = np.zeros(n_hold + n_rel)
+        for j in range(n_hold + n_rel):
+            t = (j + 1) * hop_s
+            rel = 1.0 if j >= n_hold else 0.0
+            t_rel = max(0.0, t - n_hold * hop_s) * rel
+            c = self.get_controls(VoiceFeatures(midi_to_hz(pitches), np.array([80.0]), np.array([t]),
+                                                np.array([rel]), np.array([t_rel]), np.array([float(instr)])),
+                                  state)
+            state = c.state
+            _, g = controls_to_tables(c.harmonics)
+            amp[j], peak_tab[j], noise[j] = c.amplitude[0], g[0], c.noise[0]
+        row = np.zeros(NIP)
+        held = peak_tab[:n_hold]
+        pk = int(np.argmax(held))
+        top = max(float(held[pk]), 1e-6)
+        row[IP_ATTACK] = max(0.002, (pk + 1) * hop_s)
+        late = float(held[-1]) / top
+        if late < 0.5:     # decaying (struck / plucked): exponential fit from the peak to the end of the hold
+            span = (n_hold - 1 - pk) * hop_s
+            row[IP_DECAY_TIME] = float(np.clip(span / max(np.log(1.0 / max(late, 1e-4)), 1e-3), 0.05, 10.0))
+            row[IP_SUSTAIN], row[IP_DECAY] = 1.0, 0.01
+        else:
+            row[IP_SUSTAIN] = float(np.clip(late, 0.0, 1.0))
+            row[IP_DECAY] = 0.15
+        rel_part = peak_tab[n_hold:] / max(float(held[-1]), 1e-6)
+        below = np.nonzero(rel_part < 0.01)[0]
+        row[IP_RELEASE] = float((below[0] + 1) * hop_s) if below.size else n_rel * hop_s
+        row[IP_GAIN] = float(np.clip(top / float(velocity_gain(80.0)), 0.0, 4.0))
+        row[IP_BRIGHT] = 60.0          # the spectra already carry the brightness; keep the lowpass open
+        nz = noise[:n_hold].mean(axis=0)
+        tot = float(np.sqrt((nz ** 2).sum()))
+        row[IP_NOISE] = float(np.clip(tot / max(float(amp[:n_hold].mean()), 1e-6), 0.0, 1.0))
+        row[IP_NOISE_DECAY] = 0.0
+        row[IP_NOISE_BAND:IP_NOISE_BAND + N_NOISE_BANDS] = nz / max(float(nz.max()), 1e-9)
+        return row
+
+    def fill_tables(self, itab: np.ndarray, iparam: np.ndarray, sr: float) -> None:
+        n_instr = itab.shape[0]
+        if itab.shape[1:] != (128, TS + 1) or iparam.shape[0] != n_instr or iparam.shape[1] < NIP:
+            raise ValueError(f"itab must be [N_INSTR, 128, {TS + 1}] and iparam [N_INSTR, {NIP}], "
+                             f"got {itab.shape} and {iparam.shape}")
+        attack, _ = self.attack_controls(sr)
+        masks = np.stack([table_mask(n, sr, self.n_harm) for n in range(128)])     # [128, N_HARM]
+        n_i = len(self._instruments)
+        rows = [self.envelope_params(i, sr) for i in range(n_i)]
+        for i in range(n_instr):
+            tables_from_harmonics(attack[i % n_i] * masks, out=itab[i])
+            iparam[i, :] = 0.0
+            iparam[i, :NIP] = rows[i % n_i]
+
+
+# ---------------------------------------------------------------------- real-time hand-off
+@dataclass
+class NeuralSlots:
+    """Per-voice frames the worker publishes and the kernel consumes (double-buffered by hop parity).
+
+    Shapes (V = engine voices; slot ``s = hop % 2``):
+
+    * ``tab``     [2, V, TS + 1] float32: next single-cycle table, peak-normalised, guard sample
+    * ``amp``     [2, V] float64: gain to apply to ``tab`` (linear amplitude at the end of the hop)
+    * ``noise``   [2, V, N_NOISE_BANDS] float64: noise RMS per band (``NOISE_BAND_EDGES_HZ``)
+    * ``note_id`` [2, V] int64: VF_NOTE_ID of the note the frame is for
+    * ``hop``     [2, V] int64: absolute hop index the frame is for (-1: none); written LAST
+
+    Kernel, at each hop boundary ``h = sample // hop`` and voice ``v``: ``s = h % 2``; if
+    ``hop[s, v] == h`` and ``note_id[s, v] == vf[v, VF_NOTE_ID]``, copy ``tab[s, v]`` into the
+    voice's own next-table buffer and crossfade to it over the hop, ramp the voice amplitude
+    to ``amp[s, v]`` and take ``noise[s, v]`` as its band gains; otherwise keep the current
+    table and amplitude and count ``S_LATE_FRAMES``. Slot ``s`` is never written during hop
+    ``h`` (the worker writes slot ``(h + 1) % 2`` then), so the copy at the boundary is safe.
+    """
+
+    tab: np.ndarray
+    amp: np.ndarray
+    noise: np.ndarray
+    note_id: np.ndarray
+    hop: np.ndarray
+
+    @classmethod
+    def allocate(cls, n_voices: int) -> NeuralSlots:
+        return cls(tab=np.zeros((2, n_voices, TS + 1), np.float32), amp=np.zeros((2, n_voices), np.float64),
+                   noise=np.zeros((2, n_voices, N_NOISE_BANDS), np.float64),
+                   note_id=np.full((2, n_voices), -1, np.int64), hop=np.full((2, n_voices), -1, np.int64))
+
+    @property
+    def n_voices(self) -> int:
+        return int(self.tab.shape[1])
+
+
+class TimbreWorker(threading.Thread):
+    """Runs the model one hop ahead of the engine for every sounding voice.
+
+    ``vf``: the engine's voice array [V, NVF]; ``slots``: :class:`NeuralSlots` of V voices;
+    ``p``: engine parameters (reads P_SR, P_HOP (0 → the model's hop), P_MORPH, P_MORPH_TO);
+    ``st``: engine counters (reads S_SAMPLE). ``process_hop(h)`` does one hop synchronously
+    (offline rendering); ``start()`` runs the loop until ``stop()``.
+    """
+
+    def __init__(self, timbre: OnnxTimbre, vf: np.ndarray, slots: NeuralSlots, p: np.ndarray, st: np.ndarray,
+                 *, poll_seconds: float = 0.0005) -> None:
+        super().__init__(name="rtgen-timbre-worker", daemon=True)
+        self.timbre = timbre
+        self.vf, self.slots, self.p, self.st = vf, slots, p, st
+        n_v = slots.n_voices
+        if vf.shape[0] != n_v:
+            raise ValueError(f"vf has {vf.shape[0]} voices, slots {n_v}")
+        self.runner = timbre.runner(n_v)
+        self.state = np.zeros((n_v, timbre.state_size), np.float32)
+        self.note_of = np.full(n_v, -1, np.int64)      # note id whose state self.state[v] holds
+        self.poll_seconds = float(poll_seconds)
+        self._stop_ev = threading.Event()
+        self.frames = 0            # frames published
+        self.hops = 0              # hops processed
+        self.skipped_hops = 0      # hops the worker could not start in time (it jumped ahead)
+        self.last_hop = -1
+        self.worst_seconds = 0.0
+        self.error: BaseException | None = None
+
+    def hop_size(self) -> int:
+        h = int(self.p[P_HOP])
+        return h if h > 0 else self.timbre.hop
+
+    def process_hop(self, target: int) -> int:
+        """Compute and publish the frames of absolute hop ``target`` for every sounding voice."""
+        t0 = time.perf_counter()
+        vf, sl = self.vf, self.slots
+        hop = self.hop_size()
+        sr = float(self.p[P_SR]) or float(SAMPLE_RATE)
+        now = int(self.st[S_SAMPLE])
+        active = np.nonzero(vf[:, VF_STATE] != VS_FREE)[0]
+        if active.size == 0:
+            self._done(target, t0)
+            return 0
+        rows = vf[active]
+        ids = rows[:, VF_NOTE_ID].astype(np.int64)
+        fresh = self.note_of[active] != ids
+        self.state[active[fresh]] = 0.0
+        self.note_of[active] = ids
+        ahead = float((target + 1) * hop - now)           # samples from now to the end of the target hop
+        t_on = np.maximum(rows[:, VF_AGE] + ahead, 0.0) / sr
+        rel = (rows[:, VF_STATE] == VS_RELEASED).astype(np.float64)
+        t_rel = rel * np.maximum(rows[:, VF_REL_AGE] + ahead, 0.0) / sr
+        pitch = rows[:, VF_NOTE] + rows[:, VF_BEND]
+        morph = float(self.p[P_MORPH])
+        feats = VoiceFeatures(f0_hz=midi_to_hz(pitch), velocity=rows[:, VF_VEL], t_on=t_on, released=rel,
+                              t_rel=t_rel, instrument=rows[:, VF_INSTR],
+                              morph_to=np.full(active.size, self.p[P_MORPH_TO]) if morph > 0 else None,
+                              morph=np.full(active.size, morph) if morph > 0 else None)
+        old_sr = self.timbre.sample_rate
+        self.timbre.sample_rate = int(sr)                 # Nyquist masking at the engine's rate
+        try:
+            c = self.timbre.get_controls(feats, self.state[active], runner=self.runner)
+        finally:
+            self.timbre.sample_rate = old_sr
+        self.state[active] = c.state
+        s = target % 2
+        tabs, gain = controls_to_tables(c.harmonics)
+        for j, v in enumerate(active):
+            # the engine may have reused the voice meanwhile: publish only for the note we computed
+            if int(vf[v, VF_NOTE_ID]) != ids[j]:
+                continue
+            sl.tab[s, v] = tabs[j]
+            sl.amp[s, v] = gain[j]
+            sl.noise[s, v] = c.noise[j]
+            sl.note_id[s, v] = ids[j]
+            sl.hop[s, v] = target                         # last: marks the frame complete
+        self.frames += int(active.size)
+        self._done(target, t0)
+        return int(active.size)
+
+    def _done(self, target: int, t0: float) -> None:
+        self.hops += 1
+        self.last_hop = target
+        self.worst_seconds = max(self.worst_seconds, time.perf_counter() - t0)
+
+    def run(self) -> None:
+        try:
+            while not self._stop_ev.is_set():
+                hop = self.hop_size()
+                target = int(self.st[S_SAMPLE]) // hop + 1
+                if target > self.last_hop:
+                    if self.last_hop >= 0 and target > self.last_hop + 1:
+                        self.skipped_hops += target - self.last_hop - 1
+                    self.process_hop(target)
+                else:
+                    self._stop_ev.wait(self.poll_seconds)
+        except BaseException as e:  # noqa: BLE001 - reported to the owner through .error
+            self.error = e
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop_ev.set()
+        if self.is_alive():
+            self.join(timeout)
