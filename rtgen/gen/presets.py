@@ -1,0 +1,269 @@
+"""Presets: TOML files (``rtgen/presets/*.toml``) describing tempo, key, layers and generators.
+
+::
+
+    description = "..."
+    tempo = 96            # bpm
+    key = "D"             # tonic; lower case or "D minor" = minor
+    scale = "major"       # optional (default: major / natural minor from the key)
+    swing = 0.0
+    beats_per_bar = 4
+    [layers]              # gains by layer name (rules, grammar, automata, player, ...)
+    rules = 0.8
+    [[generator]]
+    type = "chorale"      # euclid chorale melody dice serial grammar lsystem ca1d life cyclic
+    layer = "rules"       # name or index
+    progression = "I vi ii7 V7"
+
+Every key is checked: an unknown key, a wrong type or an unknown generator type raises
+:class:`~rtgen.errors.ConfigError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from ..errors import ConfigError
+from ..rt.layout import LAYER_NAMES, N_GEN
+from . import theory
+from .automata import CA1D, Cyclic, Life
+from .base import Sequencer
+from .grammar import GrammarSeq, LSystem
+from .rules import Chorale, DiceGame, Euclid, ModeOfValues, RuleMelody
+
+_INT = (int,)
+_NUM = (int, float)
+_STR = (str,)
+_BOOL = (bool,)
+_LIST = (list,)
+_TABLE = (dict,)
+
+_COMMON: dict[str, tuple[type, ...]] = {
+    "type": _STR, "layer": (str, int), "steps_per_beat": _INT, "gate": _NUM, "velocity": _NUM,
+    "density": _NUM, "humanize": _NUM, "instrument": _INT,
+}
+
+#: generator type -> (class, its own keys and their TOML types)
+GENERATORS: dict[str, tuple[type[Sequencer], dict[str, tuple[type, ...]]]] = {
+    "euclid": (Euclid, {"tracks": _LIST}),
+    "chorale": (Chorale, {"progression": _STR, "key": _STR, "beats_per_chord": _INT, "drive_harmony": _BOOL}),
+    "melody": (RuleMelody, {"low": _INT, "high": _INT, "start": _INT}),
+    "dice": (DiceGame, {"base_degree": _INT}),
+    "serial": (ModeOfValues, {"divisions": _INT}),
+    "grammar": (GrammarSeq, {"text": _STR, "terminals": _TABLE, "max_depth": _INT, "max_length": _INT}),
+    "lsystem": (LSystem, {"axiom": _STR, "rules": (dict, str), "iterations": _INT, "actions": _TABLE,
+                          "start_degree": _INT, "base_steps": _INT, "low": _INT, "high": _INT,
+                          "max_length": _INT}),
+    "ca1d": (CA1D, {"rule": _INT, "width": _INT, "seed": (str, list), "wrap": _BOOL, "fill": _NUM,
+                    "mutation": _NUM, "offset": _INT, "window": _INT, "max_notes": _INT,
+                    "base_degree": _INT, "degree_step": _INT}),
+    "life": (Life, {"rule": _STR, "height": _INT, "width": _INT, "seed": (str, list), "wrap": _BOOL,
+                    "fill": _NUM, "mutation": _NUM, "max_cells": _INT, "base_degree": _INT, "snap": _BOOL,
+                    "cyclic_states": _INT, "cyclic_threshold": _INT, "instruments": _LIST}),
+    "cyclic": (Cyclic, {"states": _INT, "threshold": _INT, "height": _INT, "width": _INT, "moore": _BOOL,
+                        "voices": _INT, "base_degree": _INT, "target": _STR, "mapping": _LIST,
+                        "mutation": _NUM}),
+}
+
+_TOP: dict[str, tuple[type, ...]] = {
+    "name": _STR, "description": _STR, "tempo": _NUM, "key": _STR, "scale": _STR, "swing": _NUM,
+    "beats_per_bar": _INT, "layers": _TABLE, "generator": _LIST,
+}
+
+
+@dataclass(frozen=True)
+class PresetSpec:
+    """A loaded preset. ``generators`` = ((Sequencer, layer index), ...) in slot order."""
+
+    name: str
+    description: str
+    tempo: float
+    key: int                       # tonic pitch class
+    key_name: str
+    scale: tuple[int, ...]
+    scale_name: str
+    swing: float
+    beats_per_bar: int
+    layers: dict[str, float] = field(default_factory=dict)
+    generators: tuple[tuple[Sequencer, int], ...] = ()
+    source: str = ""
+
+    @property
+    def bpm(self) -> float:
+        return self.tempo
+
+
+def _typename(types: tuple[type, ...]) -> str:
+    names = {int: "integer", float: "number", str: "string", bool: "true/false", list: "array",
+             dict: "table"}
+    return " or ".join(dict.fromkeys(names[t] for t in types))
+
+
+def _check(value: Any, types: tuple[type, ...], where: str, key: str) -> None:
+    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+    if not ok:
+        raise ConfigError(f"{where}: key '{key}' must be {_typename(types)}, not {type(value).__name__} "
+                          f"({value!r})")
+
+
+def _layer_index(value: str | int, where: str) -> int:
+    if isinstance(value, int):
+        if not 0 <= value < len(LAYER_NAMES):
+            raise ConfigError(f"{where}: key 'layer' must be 0..{len(LAYER_NAMES) - 1}")
+        return value
+    if value not in LAYER_NAMES:
+        raise ConfigError(f"{where}: key 'layer': unknown layer {value!r}; known: {', '.join(LAYER_NAMES)}")
+    return LAYER_NAMES.index(value)
+
+
+def build_sequencer(table: dict, where: str, key: str | None = None) -> Sequencer:
+    """A Sequencer from a generator table (``type`` + keys); ``where`` names it in errors.
+
+    ``key`` is the preset's key, the default of a chorale's ``key``.
+    """
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: a generator must be a table")
+    gtype = table.get("type")
+    if gtype is None:
+        raise ConfigError(f"{where}: key 'type' is missing (one of {', '.join(GENERATORS)})")
+    _check(gtype, _STR, where, "type")
+    if gtype not in GENERATORS:
+        raise ConfigError(f"{where}: key 'type': unknown generator type {gtype!r}; known: "
+                          f"{', '.join(GENERATORS)}")
+    cls, own = GENERATORS[gtype]
+    allowed = {**_COMMON, **own}
+    kwargs: dict[str, Any] = {}
+    for k, v in table.items():
+        if k not in allowed:
+            raise ConfigError(f"{where}: unknown key '{k}' for a {gtype} generator; known: "
+                              f"{', '.join(sorted(allowed))}")
+        _check(v, allowed[k], where, k)
+        if k == "type":
+            continue
+        kwargs[k] = _layer_index(v, where) if k == "layer" else v
+    for k in ("gate", "velocity", "density", "humanize"):
+        if k in kwargs:
+            kwargs[k] = float(kwargs[k])
+    lim = {"steps_per_beat": (1, 16), "gate": (0.01, 8.0), "velocity": (1, 127), "density": (0.0, 1.0),
+           "humanize": (0.0, 1.0)}
+    for k, (lo, hi) in lim.items():
+        if k in kwargs and not lo <= kwargs[k] <= hi:
+            raise ConfigError(f"{where}: key '{k}' must be in {lo}..{hi}, not {kwargs[k]}")
+    if gtype == "chorale" and "key" not in kwargs and key is not None:
+        kwargs["key"] = key
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def _preset_dir():
+    return resources.files("rtgen").joinpath("presets")
+
+
+def list_presets() -> list[str]:
+    """Names of the shipped presets."""
+    d = _preset_dir()
+    try:
+        return sorted(p.name[:-5] for p in d.iterdir() if p.name.endswith(".toml"))
+    except FileNotFoundError:
+        return []
+
+
+def _read(name_or_path: str | Path) -> tuple[str, str, bytes]:
+    s = str(name_or_path)
+    path = Path(s)
+    if s.endswith(".toml") or path.exists() or "/" in s:
+        if not path.is_file():
+            raise ConfigError(f"{s}: no such preset file")
+        return path.stem, str(path), path.read_bytes()
+    res = _preset_dir().joinpath(s + ".toml")
+    if not res.is_file():
+        raise ConfigError(f"unknown preset {s!r}; shipped: {', '.join(list_presets())}")
+    return s, f"presets/{s}.toml", res.read_bytes()
+
+
+def load_preset(name_or_path: str | Path) -> PresetSpec:
+    """Load and validate a shipped preset by name, or a ``.toml`` file by path."""
+    name, where, data = _read(name_or_path)
+    try:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{where}: not valid TOML: {e}") from None
+    return parse_preset(doc, where, name)
+
+
+def parse_preset(doc: dict, where: str = "<preset>", name: str = "preset") -> PresetSpec:
+    """Validate a preset already read as a dict (see the module docstring)."""
+    for k, v in doc.items():
+        if k not in _TOP:
+            raise ConfigError(f"{where}: unknown key '{k}'; known: {', '.join(sorted(_TOP))}")
+        _check(v, _TOP[k], where, k)
+    tempo = float(doc.get("tempo", 110.0))
+    if not 20.0 <= tempo <= 400.0:
+        raise ConfigError(f"{where}: key 'tempo' must be 20..400 bpm, not {tempo}")
+    swing = float(doc.get("swing", 0.0))
+    if not 0.0 <= swing <= 0.75:
+        raise ConfigError(f"{where}: key 'swing' must be 0..0.75, not {swing}")
+    bpb = int(doc.get("beats_per_bar", 4))
+    if not 1 <= bpb <= 16:
+        raise ConfigError(f"{where}: key 'beats_per_bar' must be 1..16")
+    key_name = doc.get("key", "C")
+    try:
+        tonic, minor = theory.parse_key(key_name)
+        scale_name = doc.get("scale", "minor" if minor else "major")
+        scale = theory.scale_by_name(scale_name)
+    except ConfigError as e:
+        bad = "scale" if "scale" in str(e) else "key"
+        raise ConfigError(f"{where}: key '{bad}': {e}") from None
+    layers: dict[str, float] = {}
+    for lname, gain in doc.get("layers", {}).items():
+        if lname not in LAYER_NAMES:
+            raise ConfigError(f"{where}: key 'layers.{lname}': unknown layer; known: "
+                              f"{', '.join(LAYER_NAMES)}")
+        _check(gain, _NUM, where, f"layers.{lname}")
+        if not 0.0 <= gain <= 4.0:
+            raise ConfigError(f"{where}: key 'layers.{lname}' must be 0..4")
+        layers[lname] = float(gain)
+    gens = doc.get("generator", [])
+    if not gens:
+        raise ConfigError(f"{where}: key 'generator': a preset needs at least one [[generator]]")
+    if len(gens) > N_GEN:
+        raise ConfigError(f"{where}: key 'generator': at most {N_GEN} generators")
+    out = []
+    for i, g in enumerate(gens):
+        seq = build_sequencer(g, f"{where}: generator {i + 1}", key=key_name)
+        out.append((seq, seq.layer))
+    return PresetSpec(name=str(doc.get("name", name)), description=str(doc.get("description", "")),
+                      tempo=tempo, key=tonic, key_name=key_name, scale=scale, scale_name=scale_name,
+                      swing=swing, beats_per_bar=bpb, layers=layers, generators=tuple(out), source=where)
+
+
+def describe_preset(name_or_path: str | Path) -> str:
+    """One line: description, tempo, key and the generator types."""
+    p = load_preset(name_or_path)
+    kinds = ", ".join(s.name for s, _ in p.generators)
+    return f"{p.description} [{p.tempo:g} bpm, {p.key_name} {p.scale_name}; {kinds}]"
+
+
+def apply_to_engine(preset: PresetSpec, engine: Any, *, tempo: bool = False) -> list[int]:
+    """Set harmony, swing, meter, layer gains and add the generators; returns their slots.
+
+    The tempo is normally given to the engine at construction (``EngineSpec(bpm=preset.tempo)``);
+    pass ``tempo=True`` to set it here as well.
+    """
+    if tempo:
+        engine.set_tempo(preset.tempo)
+    engine.set_harmony(preset.key, preset.scale, chord=())
+    engine.set_swing(preset.swing)
+    engine.set_meter(preset.beats_per_bar)
+    for lname, gain in preset.layers.items():
+        engine.set_layer(lname, gain=gain)
+    return [engine.add_generator(seq) for seq, _ in preset.generators]
