@@ -41,6 +41,8 @@ def run_kernel(seq: Sequencer, chunks: int, seed: int = 1, slot: int = 0, bpm: f
         if on_chunk is not None:
             on_chunk(c, gi, gf, gbuf, p, h)
         nev = gen_process(int(gi[0]), gi, gf, gbuf, p, h, t0, CHUNK, ev, 0)
+        # the dispatch contract: every event starts inside the chunk that wrote it
+        assert np.all((ev[:nev, 0] >= t0) & (ev[:nev, 0] < t0 + CHUNK)), "event outside its chunk"
         if nev:
             out.append(ev[:nev].copy())
         t0 += CHUNK

@@ -457,12 +457,13 @@ def mode_of_values(divisions: int = 3) -> list[tuple[int, int, int, int]]:
     Each entry is (pitch offset in semitones from the tonic of the lowest octave, duration in
     grid steps, dynamic index, attack index); a pitch is *always* played with its own duration,
     dynamic and attack. Division d holds 12 pitches (every pitch class once) in a register band
-    and chromatic durations 1..12 times 2**d steps. This is our own series, not Messiaen's.
+    and chromatic durations 1..12 times 2**d steps; the 36 pitches are all distinct, so the
+    association is a function of the pitch. This is our own series, not Messiaen's.
     """
     out = []
     for d in range(divisions):
         for i in range(12):
             pc = (i * 7 + 5 * d) % 12                      # cycle of fifths, shifted per division
-            octave = 2 - d + ((i * 5) % 3 == 0)
+            octave = 2 * (2 - d) + ((i * 5) % 3 == 0)       # disjoint register bands per division
             out.append((pc + 12 * octave, (i + 1) * (1 << d), (i * 3 + d) % 7, (i * 5 + d) % 7))
     return out
