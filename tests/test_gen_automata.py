@@ -101,8 +101,9 @@ def test_blinker_and_block_and_highlife():
         b, s = A.parse_life_rule(rule)
         ref = grid.tolist()
         for _ in range(3):
-            ref = R.life_generation(ref, {i for i in range(9) if b >> i & 1}, {i for i in range(9) if s >> i & 1},
-                                    False)
+            births = {i for i in range(9) if b >> i & 1}
+            survives = {i for i in range(9) if s >> i & 1}
+            ref = R.life_generation(ref, births, survives, False)
         assert np.array_equal(_life_kernel(grid, 3, rule, wrap=False), np.array(ref))
 
 
@@ -152,7 +153,8 @@ def test_kernel_equals_reference(seq):
 
 
 def test_camus_triads_and_cyclic_orchestration():
-    seq = A.Life(seed=["O"], height=5, width=5, snap=False, cyclic_states=2, instruments=[7, 9], rule="B/S012345678")
+    seq = A.Life(seed=["O"], height=5, width=5, snap=False, cyclic_states=2, instruments=[7, 9],
+                 rule="B/S012345678")
     ev = run_kernel(seq, 100)
     # one live cell at (x=2, y=2): fundamental 48 (degree -7 of C major), +3 and +3 semitones
     assert [int(n) for n in ev[:3, 1]] == [48, 51, 54]

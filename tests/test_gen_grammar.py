@@ -167,7 +167,8 @@ def test_lsystem_text_and_errors():
 
 
 def test_lsystem_truncation_is_reported():
-    seq = G.LSystem(rules={"A": "AB", "B": "A"}, iterations=40, actions={"A": "note", "B": "up"}, max_length=500)
+    seq = G.LSystem(rules={"A": "AB", "B": "A"}, iterations=40, actions={"A": "note", "B": "up"},
+                    max_length=500)
     assert seq.truncated and len(seq.string) == 500
     gi, gf, gbuf = make_slot(seq)
     assert gi[G.LS_TRUNC] == 1 and gi[G.LS_LEN] == 500

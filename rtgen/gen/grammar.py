@@ -492,7 +492,8 @@ A_POP = 8
 ACTIONS = {"note": A_NOTE, "up": A_UP, "down": A_DOWN, "longer": A_LONGER, "shorter": A_SHORTER,
            "rest": A_REST, "push": A_PUSH, "pop": A_POP}
 DEFAULT_ACTIONS: dict[str, str] = {"F": "note", "G": "note", "+": "up", "-": "down", ">": "longer",
-                                   "<": "shorter", "r": "rest", "[": "push", "]": "pop"}
+                                   "<": "shorter", "r": "rest", "[": "push", "]": "pop",
+                                   "A": "note up", "B": "note down"}
 
 LS_ACT = 0                 # gbuf[LS_ACT + 4*c + j]: up to 4 actions of symbol code c (0..255)
 LS_STACK = 1024            # (degree, length) pairs
