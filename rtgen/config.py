@@ -32,7 +32,7 @@ class EngineSpec:
     bpm: float = 110.0
     beats_per_bar: int = 4
     swing: float = 0.0
-    master_gain: float = 0.5
+    master_gain: float = 0.8
     limiter_ceiling: float = 0.98
     limiter_release: float = 0.08
     hop: int = 256

@@ -188,7 +188,7 @@ class Engine:
         p[P_LIMIT_RELEASE] = sp.limiter_release
         p[P_LIMIT_GAIN] = 1.0
         p[P_ATTACK], p[P_DECAY], p[P_SUSTAIN], p[P_RELEASE] = 0.005, 0.2, 0.7, 0.3
-        p[P_VOICE_GAIN] = 0.25
+        p[P_VOICE_GAIN] = 1.0
         p[P_HOP] = sp.hop
         p[P_BEAT] = 0.0
         s.st[S_RNG] = seed_state(sp.seed, 9999)

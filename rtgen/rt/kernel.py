@@ -598,7 +598,7 @@ def emit_beats(S, t0):
         bpb = int(S.p[P_BEATS_PER_BAR])
         if bpb < 1:
             bpb = 1
-        out_push(S, O_BEAT, t0 + int(off), float(k), float(k // bpb), float(k % bpb), 0.0, 0.0, 0.0)
+        out_push(S, O_BEAT, t0 + int(math.floor(off + 0.5)), float(k), float(k // bpb), float(k % bpb), 0.0, 0.0, 0.0)
         S.st[S_BEAT_INDEX] = k
         k += 1
 

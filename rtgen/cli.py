@@ -1,0 +1,378 @@
+"""The ``rtgen`` command line.
+
+    rtgen play [--preset P] [--seconds N]     play live (sound card, or a JACK server)
+    rtgen render OUT.wav --seconds N --seed S  render offline, bit-identical for a seed
+    rtgen devices                              host APIs and output devices
+    rtgen presets | instruments | midi-ports | jam | bench
+
+Every verb has its own ``--help``. Errors are one clear line on stderr and exit code 2
+(bad input) or 3 (device/model problem), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .config import SAMPLE_RATES, EngineSpec
+from .errors import ConfigError, DeviceError, ModelError, RtgenError
+
+# Modules that add their own verbs with ``register(subparsers)``.
+_VERB_MODULES = ("rtgen.control.jam",)
+
+EPILOG = """examples:
+  rtgen play --seconds 30                 play the default preset live, print a summary
+  rtgen play --preset ensemble --ui       live with the terminal UI
+  rtgen render out.wav --seconds 20 --seed 7
+  rtgen render stems.wav --midi-file song.mid --instrument flute
+  rtgen devices                           what PortAudio can reach
+"""
+
+
+# ------------------------------------------------------------------ shared options
+def _engine_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("engine")
+    g.add_argument("--samplerate", "-r", type=int, default=48000, choices=SAMPLE_RATES,
+                   help="sample rate in Hz (default 48000)")
+    g.add_argument("--blocksize", "-b", type=int, default=128,
+                   help="frames per audio callback, 1..8192 (default 128; 64 for lower latency)")
+    g.add_argument("--voices", type=int, default=64, help="polyphony, 1..256 (default 64)")
+    g.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    g.add_argument("--bpm", type=float, default=None, help="tempo (default: the preset's, else 110)")
+    g.add_argument("--preset", "-p", default=None,
+                   help="a shipped preset name (see 'rtgen presets') or a .toml file")
+    g.add_argument("--timbre", choices=("additive", "neural"), default="additive",
+                   help="the voices' sound: the neural model or the additive fallback (default additive)")
+
+
+def _make_engine(args: argparse.Namespace) -> Any:
+    from .engine import Engine
+
+    preset = _load_preset(args.preset) if getattr(args, "preset", None) else _default_preset()
+    bpm = args.bpm if args.bpm is not None else (getattr(preset, "bpm", None) or 110.0)
+    spec = EngineSpec(sample_rate=args.samplerate, block_size=args.blocksize, voices=args.voices,
+                      seed=args.seed, bpm=float(bpm))
+    eng = Engine(spec, timbre=args.timbre)
+    if preset is not None:
+        apply_preset(eng, preset)
+    else:
+        _add_default_generators(eng)
+    return eng
+
+
+def _load_preset(name: str) -> Any:
+    try:
+        from .gen.presets import load_preset
+    except ImportError as e:
+        raise ConfigError(f"presets are not available in this build: {e}") from e
+    return load_preset(name)
+
+
+def _default_preset() -> Any:
+    try:
+        from .gen.presets import list_presets, load_preset
+    except ImportError:
+        return None
+    names = list_presets()
+    if "ensemble" in names:
+        return load_preset("ensemble")
+    return None
+
+
+def apply_preset(engine: Any, preset: Any) -> None:
+    """Set tempo, harmony, layers and generators of ``engine`` from a loaded preset."""
+    from .gen.presets import apply_to_engine
+
+    apply_to_engine(preset, engine)
+
+
+def _add_default_generators(engine: Any) -> None:
+    """Without presets: a metronome-like pulse so the engine is audibly alive."""
+    from .gen.base import Sequencer
+    from .rt.layout import GI_USER, GK_TEST, LAYER_RULES
+
+    class _Pulse(Sequencer):
+        kind = GK_TEST
+        name = "pulse"
+
+        def pack(self, gi, gf, gbuf, seed, slot):  # type: ignore[no-untyped-def]
+            self.pack_common(gi, gf, seed, slot)
+            gi[GI_USER] = 67
+            gi[GI_USER + 1] = 72
+            gi[GI_USER + 2] = 4
+
+    engine.add_generator(_Pulse(layer=LAYER_RULES, steps_per_beat=1, gate=0.5))
+
+
+# ------------------------------------------------------------------ verbs
+def cmd_render(args: argparse.Namespace) -> int:
+    from .backends.offline import render_array, text_progress, write_wav
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".wav", ".flac"):
+        raise ConfigError(f"{out}: the output file must end in .wav or .flac")
+    if args.midi_file:
+        from .timbre.midifile import render_midi_file
+
+        render_midi_file(args.midi_file, str(out), args.instrument or "piano", timbre=args.timbre,
+                         sr=args.samplerate)
+        print(f"wrote {out} ({args.midi_file} through the {args.timbre} timbre, "
+              f"instrument {args.instrument or 'piano'})")
+        return 0
+    if args.seconds <= 0:
+        raise ConfigError("--seconds must be > 0")
+    eng = _make_engine(args)
+    t = time.perf_counter()
+    audio = render_array(eng, args.seconds, block=args.blocksize, progress=text_progress("rendering"))
+    dt = time.perf_counter() - t
+    write_wav(out, audio, eng.spec.sample_rate)
+    ev = eng.events()
+    st = eng.stats()
+    peak = float(abs(audio).max()) if audio.size else 0.0
+    print(f"wrote {out}: {args.seconds:g} s at {eng.spec.sample_rate} Hz, seed {args.seed}, "
+          f"{st['notes']} notes, peak {peak:.3f}, rendered in {dt:.2f} s ({args.seconds / max(dt, 1e-9):.0f}x "
+          "real time)")
+    if args.plot:
+        _plot(eng, ev, args)
+    return 0
+
+
+def _plot(eng: Any, ev: Any, args: argparse.Namespace) -> None:
+    from .rt.layout import O_NOTE_OFF, O_NOTE_ON
+
+    try:
+        from .gen.plot import plot_render
+    except ImportError as e:
+        raise ConfigError(f"--plot needs matplotlib ({e})") from e
+    import numpy as np
+
+    sr = eng.spec.sample_rate
+    ons = {}
+    rows = []
+    for r in ev:
+        if r[0] == O_NOTE_ON:
+            ons[int(r[7])] = r
+        elif r[0] == O_NOTE_OFF and int(r[7]) in ons:
+            o = ons.pop(int(r[7]))
+            rows.append((o[1] / sr, o[2], o[3], (r[1] - o[1]) / sr, o[4]))
+    end = eng.state.st[0]
+    for o in ons.values():
+        rows.append((o[1] / sr, o[2], o[3], (end - o[1]) / sr, o[4]))
+    arr = np.array(rows, np.float64).reshape(-1, 5)
+    plot_render(arr, args.plot, automaton_rows=_automaton_rows(eng, args))
+    print(f"wrote {args.plot}")
+
+
+def _automaton_rows(eng: Any, args: argparse.Namespace) -> Any:
+    try:
+        from .gen.plot import automaton_history
+    except ImportError:
+        return None
+    return automaton_history(eng, args.seconds)
+
+
+def _summary(stats: Any, eng: Any, extra: dict[str, Any] | None = None) -> str:
+    st = eng.stats()
+    lines = [
+        "session summary",
+        f"  played           {stats.seconds:.1f} s at {stats.sample_rate} Hz, {stats.block_size} frames/block",
+        f"  callbacks        {stats.callbacks}",
+        f"  underflows       {stats.underflows}",
+        f"  worst block      {stats.worst_block_us:.0f} us of a {stats.deadline_us:.0f} us deadline "
+        f"({100 * stats.worst_block_us / stats.deadline_us:.1f} %); mean {stats.mean_block_us:.0f} us",
+        f"  over deadline    {stats.over_deadline}",
+        f"  notes played     {st['notes']} (voices stolen {st['steals']})",
+        f"  dropped          commands {st['commands_dropped']}, events {st['events_dropped']}, "
+        f"out-events {st['out_events_dropped']}",
+    ]
+    for k, v in (extra or {}).items():
+        lines.append(f"  {k:<16} {v}")
+    return "\n".join(lines)
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    from .backends.live import LiveStream
+
+    eng = _make_engine(args)
+    server = None
+    if args.jack_dummy:
+        from .backends.jackserver import JackServer
+        from .backends.live import reinitialize
+
+        server = JackServer(args.samplerate, args.blocksize).start()
+        reinitialize()
+    stream = None
+    try:
+        try:
+            stream = LiveStream(eng, device=args.device, block_size=args.blocksize,
+                                sample_rate=args.samplerate).start()
+        except DeviceError as e:
+            if args.or_render:
+                print(f"rtgen: no live audio ({e}); rendering {args.seconds or 30:g} s to "
+                      f"{args.or_render} instead", file=sys.stderr)
+                args.out, args.seconds, args.midi_file, args.plot = args.or_render, args.seconds or 30, None, None
+                return cmd_render(args)
+            raise
+        print(f"playing on {stream.device_name} at {args.samplerate} Hz, {args.blocksize} frames/block"
+              + (f" for {args.seconds:g} s" if args.seconds else "; Ctrl-C stops"), file=sys.stderr)
+        stop = {"flag": False}
+
+        def _sig(*_: object) -> None:
+            stop["flag"] = True
+
+        old = signal.signal(signal.SIGINT, _sig)
+        t_end = time.monotonic() + args.seconds if args.seconds else float("inf")
+        try:
+            while not stop["flag"] and time.monotonic() < t_end:
+                time.sleep(0.05)
+                eng.events()            # keep the event ring drained
+                if not stream.active():
+                    print("rtgen: the audio stream stopped (the sound server went away)", file=sys.stderr)
+                    break
+        finally:
+            signal.signal(signal.SIGINT, old)
+        stats = stream.stop()
+        print(_summary(stats, eng))
+        return 0
+    finally:
+        if stream is not None:
+            stream.stop()
+        if server is not None:
+            from .backends.live import initialize_portaudio, terminate_portaudio
+
+            terminate_portaudio()
+            server.stop()
+            initialize_portaudio()
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from .backends.live import list_devices, list_hostapis
+
+    apis = list_hostapis()
+    devs = list_devices()
+    if args.json:
+        print(json.dumps({"hostapis": apis, "devices": devs}, indent=2))
+        return 0
+    print("host APIs:")
+    for h in apis:
+        print(f"  [{h['index']}] {h['name']}: {len(h['devices'])} device(s)")
+    print("output devices:")
+    outs = [d for d in devs if d["outputs"] > 0]
+    for d in outs:
+        print(f"  [{d['index']}] {d['name']} ({d['hostapi']}), {d['outputs']} out, "
+              f"{d['default_samplerate']:.0f} Hz, low latency {1000 * d['low_output_latency']:.1f} ms")
+    if not outs:
+        print("  none. Start a sound server (e.g. jackd), use 'rtgen play --jack-dummy', "
+              "or render to a file: rtgen render out.wav --seconds 30")
+    return 0
+
+
+def cmd_instruments(args: argparse.Namespace) -> int:
+    from .timbre import list_instruments
+
+    print("index  name           General MIDI program it was learnt from")
+    for i, (name, prog) in enumerate(list_instruments()):
+        print(f"{i:5d}  {name:<14} {prog:3d}")
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    try:
+        from .gen.presets import describe_preset, list_presets
+    except ImportError as e:
+        raise ConfigError(f"presets are not available in this build: {e}") from e
+    for name in list_presets():
+        print(f"{name:<16} {describe_preset(name)}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import subprocess
+
+    cmd = [sys.executable, "-m", "benchmarks"] + (["--only", args.only] if args.only else [])
+    return subprocess.call(cmd)
+
+
+# ------------------------------------------------------------------ parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rtgen", description="rtgen: a real-time generative music engine (rules, grammars, cellular "
+        "automata, a neural timbre, and a Continuator that answers your playing).",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version="rtgen 0.1.0")
+    sub = p.add_subparsers(dest="verb", metavar="VERB")
+
+    pl = sub.add_parser("play", help="play live", description="Play live through PortAudio (JACK client "
+                        "'rtgen'). Prints a summary when it ends: callbacks, underflows, worst block time.")
+    _engine_options(pl)
+    pl.add_argument("--seconds", "-s", type=float, default=None, help="stop after N seconds (default: Ctrl-C)")
+    pl.add_argument("--device", "-d", default=None, help="output device index or name substring")
+    pl.add_argument("--jack-dummy", action="store_true",
+                    help="start a private JACK server with the dummy driver and play into it")
+    pl.add_argument("--or-render", metavar="OUT.wav", default=None,
+                    help="when no audio device can be opened, render to this file instead")
+    pl.set_defaults(func=cmd_play)
+
+    r = sub.add_parser("render", help="render to a WAV file", description="Render offline to a WAV/FLAC "
+                       "file; the same seed gives the same file, bit for bit.")
+    r.add_argument("out", help="output file (.wav or .flac)")
+    r.add_argument("--seconds", "-s", type=float, default=20.0, help="length in seconds (default 20)")
+    r.add_argument("--plot", metavar="OUT.png", default=None,
+                   help="also draw a piano roll (and the automaton's space-time picture)")
+    r.add_argument("--midi-file", default=None, help="render this Standard MIDI File instead of generating")
+    r.add_argument("--instrument", default=None, help="instrument for --midi-file (see 'rtgen instruments')")
+    _engine_options(r)
+    r.set_defaults(func=cmd_render)
+
+    d = sub.add_parser("devices", help="list host APIs and audio devices")
+    d.add_argument("--json", action="store_true", help="machine-readable output")
+    d.set_defaults(func=cmd_devices)
+
+    i = sub.add_parser("instruments", help="list the timbre's instruments")
+    i.set_defaults(func=cmd_instruments)
+
+    pr = sub.add_parser("presets", help="list the shipped presets")
+    pr.set_defaults(func=cmd_presets)
+
+    b = sub.add_parser("bench", help="run the benchmarks (one JSON line per figure)")
+    b.add_argument("--only", default=None, help="run one benchmark module, e.g. engine")
+    b.set_defaults(func=cmd_bench)
+
+    for mod in _VERB_MODULES:
+        try:
+            m = importlib.import_module(mod)
+        except ImportError:
+            continue
+        reg = getattr(m, "register", None)
+        if reg is not None:
+            reg(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "verb", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, ValueError) as e:
+        print(f"rtgen: {e}", file=sys.stderr)
+        return 2
+    except (DeviceError, ModelError, RtgenError, OSError) as e:
+        print(f"rtgen: {e}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("rtgen: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
