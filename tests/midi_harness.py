@@ -89,7 +89,7 @@ class FakeEngine:
 
     def note_off(self, note: float, layer: int = LAYER_PLAYER, time: float = -1,
                  ring: int = RING_CONTROL) -> bool:
-        return self.command(C_NOTE_OFF, note, 0.0, layer, time=time, ring=ring)
+        return self.command(C_NOTE_OFF, note, 0.0, layer, 0.0, -1.0, 0.0, time=time, ring=ring)
 
     def events(self) -> np.ndarray:
         return np.zeros((0, 8))

@@ -356,6 +356,8 @@ class MidiInStats:
     dropped_ring: int = 0       # engine.command returned False (ring full)
     dropped_queue: int = 0      # rtmidi queue overflow suspected (estimate) / listener errors
     filtered: int = 0           # wrong channel / note out of the accepted range
+    no_command: int = 0         # decoded events with no engine command (CCs, mod wheel, aftertouch)
+    released: int = 0           # note-offs sent for held keys on stop / disconnect
     disconnects: int = 0
     reconnects: int = 0
     parse: ParseStats = field(default_factory=ParseStats)
@@ -443,7 +445,7 @@ class MidiInput:
         with self._lock:
             self._close()
             mi = rtmidi.MidiIn(_api_id(self.api), self.client_name, queue_size_limit=8192)
-            mi.ignore_types(sysex=True, timing=True, active_sense=True)
+            mi.ignore_types(sysex=False, timing=True, active_sense=True)   # sysex is counted, then skipped
             if self.port is None:
                 mi.open_virtual_port("in")
                 self.port_name = f"{self.client_name}:in"
@@ -539,8 +541,10 @@ class MidiInput:
         if self.channel >= 0 and ev.channel >= 0 and ev.channel != self.channel:
             self.stats.filtered += 1
             return
-        sample = _now_sample(self.engine, t) + self.latency_s * self.sr
-        self._last_sample = max(self._last_sample, sample)
+        # never earlier than the previous message: MIDI order is meaning (a note-off scheduled
+        # before its note-on would leave the note stuck), whatever the arrival-time estimate says
+        sample = max(_now_sample(self.engine, t) + self.latency_s * self.sr, self._last_sample)
+        self._last_sample = sample
         ok = True
         k = ev.kind
         if k == M_NOTE_ON:
@@ -554,7 +558,7 @@ class MidiInput:
                 self.stats.filtered += 1
                 return
             self.held.discard(ev.a)             # a stray note-off is harmless: the engine ignores it
-            ok = self._cmd(C_NOTE_OFF, ev.a, 0.0, self.layer, 0.0, 0.0, 0.0, sample)
+            ok = self._cmd(C_NOTE_OFF, ev.a, 0.0, self.layer, 0.0, -1.0, 0.0, sample)   # e=-1: any note id
         elif k == M_SUSTAIN:
             ok = self._cmd(C_SUSTAIN, ev.a, 0.0, self.layer, 0.0, 0.0, 0.0, sample)
         elif k == M_PITCHBEND:
@@ -564,10 +568,13 @@ class MidiInput:
             ok = self._cmd(C_LAYER, self.layer, LF_INSTR, ev.a % N_INSTR, 0.0, 0.0, 0.0, sample)
         elif k == M_ALL_NOTES_OFF:
             self.held.clear()
-            ok = self._cmd(C_ALL_OFF, self.layer, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0)
+            # at the same constant latency as the notes: "asap" would overtake pending note-ons
+            ok = self._cmd(C_ALL_OFF, self.layer, 0.0, 0.0, 0.0, 0.0, 0.0, sample)
         elif k == M_PANIC:
             self.held.clear()
-            ok = self._cmd(C_PANIC, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0)
+            ok = self._cmd(C_PANIC, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, sample)
+        else:
+            self.stats.no_command += 1          # for the listeners only (CCs, mod wheel, aftertouch)
         if k in (M_NOTE_ON, M_NOTE_OFF):
             self.jitter.add(sample - t * self.sr)
         if not ok:
@@ -596,10 +603,13 @@ class MidiInput:
         in the engine's queue: an immediate note-off would reach the voice before it starts).
         """
         when = max(_now_sample(self.engine) + self.latency_s * self.sr, self._last_sample + 1.0)
+        c0 = self.stats.commands
         for n in sorted(self.held):
-            self._cmd(C_NOTE_OFF, n, 0.0, self.layer, 0.0, 0.0, 0.0, when)
+            self._cmd(C_NOTE_OFF, n, 0.0, self.layer, 0.0, -1.0, 0.0, when)
         self.held.clear()
         self._cmd(C_SUSTAIN, 0.0, 0.0, self.layer, 0.0, 0.0, 0.0, when)
+        self.stats.released += self.stats.commands - c0
+        self.stats.commands = c0
 
 
 def _engine_sr(engine: Any) -> float:
@@ -638,11 +648,12 @@ class MidiOutput:
     sent. Sounding notes are reference-counted per (channel, note) so overlapping
     voices on one key do not cut each other, and :meth:`stop` releases all of them.
     ``events`` may be given to share one drain of ``engine.events()`` with others
-    (a callable returning the rows); by default this thread drains it itself.
+    (a callable returning the rows); by default this thread drains it itself. The
+    virtual port is ``rtgen-out:out`` (rtmidi opens input and output as two clients).
     """
 
     def __init__(self, engine: Any, port: str | None = None, *, api: str = "auto",
-                 client_name: str = "rtgen", layers: dict[int, int] | None = None,
+                 client_name: str = "rtgen-out", layers: dict[int, int] | None = None,
                  poll_s: float = 0.001, events: Callable[[], Any] | None = None) -> None:
         self.engine = engine
         self.port = port

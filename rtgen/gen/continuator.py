@@ -900,7 +900,7 @@ class Continuator:
 
     def stop_answer(self) -> None:
         """Silence the answer now: nothing more is sent, sounding and scheduled notes are released."""
-        self.gen = None
+        self._finish_generation()
         self.pending.clear()
         if self.engine is None or not self.sent:
             self.sent = []
