@@ -1,4 +1,5 @@
 # rtgen: every entry point a fresh machine needs.
+#   make run        play live if there is an audio device, else render out/demo.wav
 #   make            create .venv and install rtgen with its test extras
 #   make test       the test suite (live tests start their own JACK server)
 #   make bench      every benchmark, bounded, one JSON line per figure
@@ -9,19 +10,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all install test bench lint soak play render clean
+.PHONY: all install run test bench lint soak play render clean
 all: install
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,plot,ui]'
+	# tinysoundfont renders the SoundFont recordings the timbre tests compare against; its
+	# declared pyaudio dependency needs PortAudio headers to build and is never used here.
+	$(BIN)/pip install -q --no-deps 'tinysoundfont>=0.3'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 test: install
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=600 tests
 
 bench: install
 	$(BIN)/python -m benchmarks
@@ -32,6 +36,9 @@ lint: install
 
 soak: install
 	RTGEN_SOAK_SECONDS=600 $(BIN)/python -m pytest -q -m soak tests
+
+run: install
+	$(BIN)/rtgen play --seconds 30 --or-render out/demo.wav
 
 play: install
 	$(BIN)/rtgen play

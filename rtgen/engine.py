@@ -232,16 +232,20 @@ class Engine:
         """
         return self._writers[ring].push(kind, a, b, c, d, e, f, time)
 
-    def note_on(self, note: float, velocity: float = 100, layer: int = LAYER_PLAYER, instrument: int = -1,
+    def note_on(self, note: float, velocity: float = 100, layer: int | str = LAYER_PLAYER, instrument: int = -1,
                 time: float = -1.0, ring: int = RING_CONTROL, pan: float = 0.0) -> bool:
-        """Start a note (MIDI note, velocity 1..127) on a layer; velocity 0 is a note-off."""
+        """Start a note (MIDI note, velocity 1..127) on a layer (index or name); velocity 0 is a note-off."""
+        if isinstance(layer, str):
+            layer = self.layer_index(layer)
         if velocity <= 0:
             return self.note_off(note, layer, time=time, ring=ring)
         return self.command(C_NOTE_ON, float(note), float(min(velocity, 127)), layer, instrument, -1.0, pan,
                             time, ring)
 
-    def note_off(self, note: float, layer: int = LAYER_PLAYER, time: float = -1.0,
+    def note_off(self, note: float, layer: int | str = LAYER_PLAYER, time: float = -1.0,
                  ring: int = RING_CONTROL) -> bool:
+        if isinstance(layer, str):
+            layer = self.layer_index(layer)
         return self.command(C_NOTE_OFF, float(note), 0.0, layer, 0.0, -1.0, 0.0, time, ring)
 
     def play_note(self, note: float, velocity: float, seconds: float, layer: int = LAYER_STINGER,
