@@ -327,6 +327,36 @@ def find_port(names: list[str], want: str, *, exclude: str | None = None) -> int
     return None
 
 
+def _open_virtual(dev: Any, api: str, port: str, client: str, *, output_side: bool) -> str:
+    """Open a virtual port and return its full name as other clients see it.
+
+    JACK renames a client whose name is taken (e.g. ``rtgen`` is already the audio client):
+    the port is found as the one that appeared, else ``client:port`` is assumed.
+    """
+    import rtmidi
+    cls = rtmidi.MidiOut if output_side else rtmidi.MidiIn
+    probe = None
+    try:
+        probe = cls(_api_id(api), client + "-probe")
+        before = set(probe.get_ports())
+    except Exception:
+        before = set()
+    dev.open_virtual_port(port)
+    name = f"{client}:{port}"
+    if probe is not None:
+        try:
+            for _ in range(20):
+                new = [n for n in probe.get_ports() if n not in before and n.endswith(":" + port)
+                       and n.startswith(client)]
+                if new:
+                    name = new[0]
+                    break
+                time.sleep(0.005)
+        finally:
+            probe.delete()
+    return name
+
+
 class JitterMeter:
     """Statistics of (scheduled sample - reference sample) over messages, in samples."""
 
@@ -447,8 +477,7 @@ class MidiInput:
             mi = rtmidi.MidiIn(_api_id(self.api), self.client_name, queue_size_limit=8192)
             mi.ignore_types(sysex=False, timing=True, active_sense=True)   # sysex is counted, then skipped
             if self.port is None:
-                mi.open_virtual_port("in")
-                self.port_name = f"{self.client_name}:in"
+                self.port_name = _open_virtual(mi, self.api, "in", self.client_name, output_side=True)
             else:
                 names = mi.get_ports()
                 idx = find_port(names, self.port, exclude=self.client_name + ":")
@@ -673,8 +702,7 @@ class MidiOutput:
         import rtmidi
         mo = rtmidi.MidiOut(_api_id(self.api), self.client_name)
         if self.port is None:
-            mo.open_virtual_port("out")
-            self.port_name = f"{self.client_name}:out"
+            self.port_name = _open_virtual(mo, self.api, "out", self.client_name, output_side=False)
         else:
             names = mo.get_ports()
             idx = find_port(names, self.port, exclude=self.client_name + ":")
