@@ -59,6 +59,7 @@ def _make_engine(args: argparse.Namespace) -> Any:
     spec = EngineSpec(sample_rate=args.samplerate, block_size=args.blocksize, voices=args.voices,
                       seed=args.seed, bpm=float(bpm))
     eng = Engine(spec, timbre=args.timbre)
+    args.loaded_preset = preset
     if preset is not None:
         apply_preset(eng, preset)
     else:
@@ -165,16 +166,18 @@ def _plot(eng: Any, ev: Any, args: argparse.Namespace) -> None:
     for o in ons.values():
         rows.append((o[1] / sr, o[2], o[3], (end - o[1]) / sr, o[4]))
     arr = np.array(rows, np.float64).reshape(-1, 5)
-    plot_render(arr, args.plot, automaton_rows=_automaton_rows(eng, args))
+    title = f"rtgen render, seed {args.seed}" + (f", preset {args.preset}" if args.preset else "")
+    plot_render(arr, args.plot, automaton_rows=_automaton_rows(eng, args), title=title)
     print(f"wrote {args.plot}")
 
 
 def _automaton_rows(eng: Any, args: argparse.Namespace) -> Any:
-    try:
-        from .gen.plot import automaton_history
-    except ImportError:
+    preset = getattr(args, "loaded_preset", None)
+    if preset is None:
         return None
-    return automaton_history(eng, args.seconds)
+    from .gen.plot import automaton_rows
+
+    return automaton_rows(preset, args.seconds, seed=args.seed, sample_rate=eng.spec.sample_rate)
 
 
 def _summary(stats: Any, eng: Any, extra: dict[str, Any] | None = None) -> str:
