@@ -260,3 +260,24 @@ def test_end_to_end_jam_answers_in_key_fast_and_cleanly(jack):
     training = cont.model.phrases()
     for a in cont.answers_log:
         assert max_copy_length(a["pitches"], training) <= limit
+
+
+def test_run_jam_and_midi_ports_cli(jack, tmp_path, capsys):
+    ok, why = engine_available()
+    if not ok:
+        pytest.skip(why)
+    import json as _json
+
+    from rtgen.control.jam import _cmd_ports, run_jam
+    _cmd_ports(argparse_ns(api="jack", json=True))
+    ports = _json.loads(capsys.readouterr().out)
+    assert ports["api"] == ["jack"]
+    mem = str(tmp_path / "mem.npz")
+    summary = run_jam(None, None, seconds=0.5, memory=mem, api="jack", audio=False, quiet=True)
+    assert summary.notes_in == 0 and summary.dropped["midi_ring"] == 0
+    assert os.path.exists(mem)                     # the (empty) memory was saved
+
+
+def argparse_ns(**kw):
+    import argparse
+    return argparse.Namespace(**kw)
