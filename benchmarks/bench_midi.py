@@ -196,9 +196,12 @@ def bench_midi_to_audio(periods: tuple[int, ...] = (64, 128), notes: int = 60) -
         emit("midi_in_to_audio_out_frames", skipped=why)
         return
     import rtmidi
-
-    from rtgen.backends.jackserver import jack_dummy
-    from rtgen.backends.live import LiveStream
+    try:
+        from rtgen.backends.jackserver import jack_dummy
+        from rtgen.backends.live import LiveStream
+    except Exception as e:                          # the live backend is not importable right now
+        emit("midi_in_to_audio_out_frames", skipped=f"live backend: {type(e).__name__}: {e}")
+        return
     from rtgen.config import EngineSpec
     from rtgen.control.midi import M_NOTE_ON, MidiInput
     from rtgen.engine import Engine
