@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 
 import numpy as np
 import torch
@@ -99,9 +100,11 @@ def export(net: TimbreNet, out: str, metrics: dict) -> None:
     names_in = ["features", "embedding", "state"]
     names_out = ["amplitude", "harmonics", "noise", "state_out"]
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    torch.onnx.export(StepModule(net), args, out, input_names=names_in, output_names=names_out,
-                      dynamic_axes={n: {0: "voices"} for n in names_in + names_out}, opset_version=17,
-                      dynamo=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)   # the TorchScript exporter is what we want here
+        torch.onnx.export(StepModule(net), args, out, input_names=names_in, output_names=names_out,
+                          dynamic_axes={n: {0: "voices"} for n in names_in + names_out}, opset_version=17,
+                          dynamo=False)
     model = onnx.load(out)
     table = net.embedding.weight.detach().numpy().astype(np.float64)
     meta = {

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from ..errors import ModelError
 from ..rt.layout import (
@@ -373,6 +374,147 @@ class OnnxTimbre(Timbre):
             iparam[i, :NIP] = rows[i % n_i]
 
 
+
+# ---------------------------------------------------------------------- compiled worker passes
+_BASIS_F32: list[np.ndarray] = []
+
+
+def _basis_f32() -> np.ndarray:
+    """``[N_HARM, TS/4 + 1]`` float32: a quarter period of each harmonic's sine."""
+    if not _BASIS_F32:
+        from .base import sine_basis
+
+        _BASIS_F32.append(np.ascontiguousarray(sine_basis(TS, N_HARM)[:, :TS // 4 + 1], dtype=np.float32))
+    return _BASIS_F32[0]
+
+
+_TLOG = float(np.log1p(4.0 / 0.02))
+
+
+@njit(cache=True, nogil=True)
+def _prepare(vf: np.ndarray, part: np.ndarray, now: float, target: int, hop: float, sr: float, morph: float,
+             morph_to: float, table: np.ndarray, state: np.ndarray, note_of: np.ndarray, x: np.ndarray,
+             e: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Model inputs for the voices ``part`` (features as ``analysis.neural_features``, embeddings as
+    ``OnnxTimbre.embeddings``), states gathered (zeroed for a new note id); pads the bucket with zeros."""
+    m = part.shape[0]
+    n_i = table.shape[0]
+    ids = np.empty(m, np.int64)
+    ahead = (target + 1) * hop - now
+    b = 1
+    while b < m:
+        b *= 2
+    for j in range(m):
+        v = part[j]
+        nid = np.int64(vf[v, VF_NOTE_ID])
+        ids[j] = nid
+        if note_of[v] != nid:
+            state[v, :] = 0.0
+            note_of[v] = nid
+        pitch = vf[v, VF_NOTE] + vf[v, VF_BEND]
+        t_on = max(vf[v, VF_AGE] + ahead, 0.0) / sr
+        rel = 1.0 if vf[v, VF_STATE] == VS_RELEASED else 0.0
+        t_rel = rel * max(vf[v, VF_REL_AGE] + ahead, 0.0) / sr
+        x[j, 0] = (pitch - 66.0) / 18.0
+        x[j, 1] = vf[v, VF_VEL] / 127.0
+        x[j, 2] = min(np.log1p(t_on / 0.02) / _TLOG, 1.5)
+        x[j, 3] = rel
+        x[j, 4] = rel * min(np.log1p(t_rel / 0.02) / _TLOG, 1.5)
+        for q in range(2):
+            idx = vf[v, VF_INSTR] if q == 0 else morph_to
+            w = 1.0 - morph if q == 0 else morph
+            if q == 1 and morph <= 0.0:
+                break
+            if q == 0 and morph <= 0.0:
+                w = 1.0
+            idx = idx % n_i
+            idx = min(max(idx, 0.0), n_i - 1.0)
+            lo = int(np.floor(idx))
+            hi = min(lo + 1, n_i - 1)
+            f = idx - lo
+            for c in range(table.shape[1]):
+                val = w * ((1.0 - f) * table[lo, c] + f * table[hi, c])
+                if q == 0:
+                    e[j, c] = val
+                else:
+                    e[j, c] += val
+        for c in range(state.shape[1]):
+            s[j, c] = state[v, c]
+    for j in range(m, b):
+        x[j, :] = 0.0
+        e[j, :] = 0.0
+        s[j, :] = 0.0
+    return ids
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _publish(vf: np.ndarray, part: np.ndarray, ids: np.ndarray, amp: np.ndarray, harm: np.ndarray,
+             noise: np.ndarray, s_out: np.ndarray, state: np.ndarray, sr: float, qbasis: np.ndarray, target: int,
+             tab: np.ndarray, amp_o: np.ndarray, noise_o: np.ndarray, id_o: np.ndarray, hop_o: np.ndarray) -> int:
+    """Mask harmonics above Nyquist, renormalise, scale, synthesise the table, publish (hop last).
+
+    The table is a sine series, so it is built from a quarter period: with o(n) / e(n) the sums
+    over odd / even harmonics for n in [0, TS/4], x(n) = o + e, x(TS/2 - n) = o - e and
+    x(TS - n) = -x(n) (a quarter of the multiply-adds of the direct sum).
+    """
+    slot = target % 2
+    n_h = harm.shape[1]
+    q = qbasis.shape[1] - 1              # TS / 4
+    ts = 4 * q
+    half = 2 * q
+    o = np.zeros(q + 1, np.float32)
+    ev = np.zeros(q + 1, np.float32)
+    x = np.zeros(ts, np.float32)
+    done = 0
+    for j in range(part.shape[0]):
+        v = part[j]
+        for c in range(state.shape[1]):
+            state[v, c] = s_out[j, c]
+        f0 = 440.0 * 2.0 ** ((vf[v, VF_NOTE] + vf[v, VF_BEND] - 69.0) / 12.0)
+        tot = 0.0
+        for k in range(n_h):
+            if f0 * (k + 1) < 0.5 * sr:
+                tot += harm[j, k]
+        o[:] = 0.0
+        ev[:] = 0.0
+        if tot > 1e-12:
+            scale = amp[j, 0] / tot
+            for k in range(n_h):
+                if f0 * (k + 1) >= 0.5 * sr:
+                    break
+                a = np.float32(harm[j, k] * scale)
+                if a == 0.0:
+                    continue
+                if k % 2 == 0:           # harmonic number k + 1 is odd
+                    for i in range(q + 1):
+                        o[i] += a * qbasis[k, i]
+                else:
+                    for i in range(q + 1):
+                        ev[i] += a * qbasis[k, i]
+        peak = 0.0
+        for i in range(q + 1):
+            x[i] = o[i] + ev[i]
+            x[half - i] = o[i] - ev[i]
+            peak = max(peak, abs(x[i]), abs(x[half - i]))
+        x[0] = 0.0
+        x[half] = 0.0
+        if np.int64(vf[v, VF_NOTE_ID]) != ids[j]:
+            continue                    # the engine reused the voice meanwhile: not this note's frame
+        inv = np.float32(1.0 / peak) if peak > 1e-12 else np.float32(0.0)
+        for i in range(half + 1):
+            tab[slot, v, i] = x[i] * inv
+        for i in range(1, half):
+            tab[slot, v, ts - i] = -x[i] * inv
+        tab[slot, v, ts] = tab[slot, v, 0]
+        amp_o[slot, v] = peak if peak > 1e-12 else 0.0
+        for c in range(noise.shape[1]):
+            noise_o[slot, v, c] = noise[j, c]
+        id_o[slot, v] = ids[j]
+        hop_o[slot, v] = target         # last: marks the frame complete
+        done += 1
+    return done
+
+
 # ---------------------------------------------------------------------- real-time hand-off
 @dataclass
 class NeuralSlots:
@@ -445,52 +587,36 @@ class TimbreWorker(threading.Thread):
         return h if h > 0 else self.timbre.hop
 
     def process_hop(self, target: int) -> int:
-        """Compute and publish the frames of absolute hop ``target`` for every sounding voice."""
+        """Compute and publish the frames of absolute hop ``target`` for every sounding voice.
+
+        Same math as ``get_controls`` + ``controls_to_tables``, fused into two compiled,
+        GIL-free passes around the onnxruntime call (no per-voice Python, no BLAS threads).
+        """
         t0 = time.perf_counter()
         vf, sl = self.vf, self.slots
         hop = self.hop_size()
         sr = float(self.p[P_SR]) or float(SAMPLE_RATE)
         now = int(self.st[S_SAMPLE])
-        active = np.nonzero(vf[:, VF_STATE] != VS_FREE)[0]
-        if active.size == 0:
+        active = np.nonzero(vf[:, VF_STATE] != VS_FREE)[0].astype(np.int64)
+        n = int(active.size)
+        if n == 0:
             self._done(target, t0)
             return 0
-        rows = vf[active]
-        ids = rows[:, VF_NOTE_ID].astype(np.int64)
-        fresh = self.note_of[active] != ids
-        self.state[active[fresh]] = 0.0
-        self.note_of[active] = ids
-        ahead = float((target + 1) * hop - now)           # samples from now to the end of the target hop
-        t_on = np.maximum(rows[:, VF_AGE] + ahead, 0.0) / sr
-        rel = (rows[:, VF_STATE] == VS_RELEASED).astype(np.float64)
-        t_rel = rel * np.maximum(rows[:, VF_REL_AGE] + ahead, 0.0) / sr
-        pitch = rows[:, VF_NOTE] + rows[:, VF_BEND]
-        morph = float(self.p[P_MORPH])
-        feats = VoiceFeatures(f0_hz=midi_to_hz(pitch), velocity=rows[:, VF_VEL], t_on=t_on, released=rel,
-                              t_rel=t_rel, instrument=rows[:, VF_INSTR],
-                              morph_to=np.full(active.size, self.p[P_MORPH_TO]) if morph > 0 else None,
-                              morph=np.full(active.size, morph) if morph > 0 else None)
-        old_sr = self.timbre.sample_rate
-        self.timbre.sample_rate = int(sr)                 # Nyquist masking at the engine's rate
-        try:
-            c = self.timbre.get_controls(feats, self.state[active], runner=self.runner)
-        finally:
-            self.timbre.sample_rate = old_sr
-        self.state[active] = c.state
-        s = target % 2
-        tabs, gain = controls_to_tables(c.harmonics)
-        for j, v in enumerate(active):
-            # the engine may have reused the voice meanwhile: publish only for the note we computed
-            if int(vf[v, VF_NOTE_ID]) != ids[j]:
-                continue
-            sl.tab[s, v] = tabs[j]
-            sl.amp[s, v] = gain[j]
-            sl.noise[s, v] = c.noise[j]
-            sl.note_id[s, v] = ids[j]
-            sl.hop[s, v] = target                         # last: marks the frame complete
-        self.frames += int(active.size)
+        tb, r = self.timbre, self.runner
+        morph = min(max(float(self.p[P_MORPH]), 0.0), 1.0)
+        morph_to = float(self.p[P_MORPH_TO])
+        published = 0
+        for k in range(0, n, r.cap):
+            part = active[k:k + r.cap]
+            m = int(part.size)
+            ids = _prepare(vf, part, float(now), int(target), float(hop), sr, morph, morph_to,
+                           tb.embedding_table, self.state, self.note_of, r.x, r.e, r.s)
+            r.run(m)
+            published += _publish(vf, part, ids, r.amp, r.harm, r.noise, r.s_out, self.state, sr,
+                                   _basis_f32(), int(target), sl.tab, sl.amp, sl.noise, sl.note_id, sl.hop)
+        self.frames += published
         self._done(target, t0)
-        return int(active.size)
+        return published
 
     def _done(self, target: int, t0: float) -> None:
         self.hops += 1
