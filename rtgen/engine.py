@@ -406,6 +406,39 @@ class Engine:
             return float(st[S_SAMPLE])
         return s0 + (time.monotonic_ns() - t0) * 1e-9 * self.spec.sample_rate
 
+    def beat_at(self, sample: float) -> float:
+        """Beat position at an absolute sample, at the current tempo (exact for the current chunk)."""
+        p, st = self.state.p, self.state.st
+        chunk_t0 = (int(st[S_SAMPLE]) // CHUNK) * CHUNK
+        spb = p[P_SR] * 60.0 / p[P_BPM]
+        return float(p[P_BEAT] + (sample - chunk_t0) / spb)
+
+    def sample_at_beat(self, beat: float) -> float:
+        """Absolute sample of a beat position, assuming the tempo stays as it is."""
+        p, st = self.state.p, self.state.st
+        chunk_t0 = (int(st[S_SAMPLE]) // CHUNK) * CHUNK
+        spb = p[P_SR] * 60.0 / p[P_BPM]
+        return float(chunk_t0 + (beat - p[P_BEAT]) * spb)
+
+    def next_boundary(self, quantum: str = "beat", after: float | None = None) -> float:
+        """The sample of the next beat or bar (``quantum`` = "immediate", "beat" or "bar").
+
+        Commands sent with this as their ``time`` take effect exactly on it, which is how
+        state transitions and stingers are quantised.
+        """
+        now = self.now_sample() if after is None else float(after)
+        if quantum == "immediate":
+            return -1.0
+        b = self.beat_at(now)
+        if quantum == "beat":
+            nb = math.floor(b + 1e-9) + 1.0
+        elif quantum == "bar":
+            bpb = max(1, int(self.state.p[P_BEATS_PER_BAR]))
+            nb = (math.floor(b / bpb + 1e-9) + 1.0) * bpb
+        else:
+            raise ConfigError(f"quantum must be immediate, beat or bar, not {quantum!r}")
+        return math.floor(self.sample_at_beat(nb) + 0.5)
+
     @property
     def sample_rate(self) -> int:
         return self.spec.sample_rate

@@ -235,3 +235,16 @@ def test_ring_is_single_producer_per_thread_and_lossless_under_threads() -> None
     eng.render(out)
     assert eng.stats()["notes"] == 2000 == sent["n"]
     assert notes <= 2000
+
+
+def test_next_beat_and_bar_boundaries_are_exact_samples() -> None:
+    eng = Engine(EngineSpec(sample_rate=48000, bpm=120.0))    # 24000 samples a beat, 4/4
+    render_blocks(eng, 30000, 100)
+    assert eng.next_boundary("beat") == 48000
+    assert eng.next_boundary("bar") == 96000
+    t = eng.next_boundary("bar")
+    eng.note_on(72, 100, time=t)
+    render_blocks(eng, 100000, 100)
+    on = eng.events()
+    on = on[on[:, 0] == O_NOTE_ON]
+    assert on[0, 1] == 96000

@@ -30,6 +30,7 @@ from numba.extending import intrinsic
 from ..errors import ConfigError, DeviceError
 from ..rt import kernel
 from ..rt.layout import (
+    FXI_ENABLED,
     MAX_BLOCK,
     P_SR,
     S_BLOCKS,
@@ -120,6 +121,9 @@ def _state_from_table(tbl):
         a2(24, np.float64),  # nzc
         a3(25, np.float64),  # lbuf
         a1(26, np.int64),    # tb
+        a2(27, np.float32),  # fxs
+        a2(28, np.float32),  # fxr
+        a1(29, np.int64),    # fxi
     )
 
 
@@ -140,6 +144,8 @@ def _pa_callback(inp, outp, frames, time_info, status, user):
     n = np.int64(frames)
     out = carray(outp, (n, 2), np.float32)
     kernel.render(S, out, n)
+    if S.fxi[FXI_ENABLED] != 0:
+        kernel.fx_return(S, out, n)
     dt = _now_ns(S.tb) - t0
     st[S_LAST_NS] = dt
     st[S_TOTAL_NS] += dt

@@ -53,6 +53,12 @@ from .layout import (
     EV_PAN,
     EV_TIME,
     EV_VEL,
+    FX_CAP,
+    FXI_LATE,
+    FXI_LATENCY,
+    FXI_NONFINITE,
+    FXI_RET_HEAD,
+    FXI_SEND_HEAD,
     GEN_NF,
     GEN_NI,
     GI_ACTIVE,
@@ -937,3 +943,47 @@ def render(S, out, n):
     S.st[S_BLOCKS] += 1
     return n
 
+
+
+@njit(cache=True)
+def fx_return(S, out, n):
+    """Route the block just rendered into ``out`` through the effects worker (see FXI_* in layout).
+
+    The dry block goes into the send ring at its absolute position; ``out`` is replaced by the
+    frames of ``latency`` samples ago: wet from the return ring when the worker has written
+    them, dry from the send ring otherwise (counted in ``fxi[FXI_LATE]``).
+    """
+    t = S.st[S_SAMPLE] - n
+    for i in range(n):
+        j = (t + i) % FX_CAP
+        S.fxs[j, 0] = out[i, 0]
+        S.fxs[j, 1] = out[i, 1]
+    S.fxi[FXI_SEND_HEAD] = t + n
+    lat = S.fxi[FXI_LATENCY]
+    if lat < 0:
+        lat = 0
+    if lat > FX_CAP - n:
+        lat = FX_CAP - n
+    a = t - lat
+    ret = S.fxi[FXI_RET_HEAD]
+    wet = a >= 0 and ret >= a + n and ret - (a + n) < FX_CAP - n
+    if not wet:
+        S.fxi[FXI_LATE] += 1
+    for i in range(n):
+        if a + i < 0:
+            out[i, 0] = 0.0
+            out[i, 1] = 0.0
+            continue
+        j = (a + i) % FX_CAP
+        if wet:
+            x = S.fxr[j, 0]
+            y = S.fxr[j, 1]
+            if not (math.isfinite(x) and math.isfinite(y)):
+                S.fxi[FXI_NONFINITE] += 1
+                x = 0.0
+                y = 0.0
+            out[i, 0] = min(1.0, max(-1.0, x))
+            out[i, 1] = min(1.0, max(-1.0, y))
+        else:
+            out[i, 0] = S.fxs[j, 0]
+            out[i, 1] = S.fxs[j, 1]

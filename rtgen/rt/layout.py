@@ -269,3 +269,17 @@ S_CMD_BAD = 24        # commands rejected by the kernel (non-finite or out-of-ra
 VF_AMP_INC = 29       # per-sample step of VF_AMP towards VF_AMP_TARGET
 VF_NOISE_ENV = 30     # noise envelope (decays with IP_NOISE_DECAY)
 VF_NOISE_COEF = 31
+
+# ------------------------------------------------------- effects send/return (live path)
+# The live callback writes each rendered block into the send ring (fxs) at its absolute
+# sample position and plays the frames of ``FXI_LATENCY`` samples ago from the return
+# ring (fxr) when the effects worker has written them, else the dry frames of the same
+# time from the send ring (counted): a constant latency, and a late worker is never heard
+# as a gap. Rings are indexed by absolute sample % FX_CAP.
+FX_CAP = 16384
+FXI_SEND_HEAD = 0     # absolute sample up to which dry frames are in fxs (written by the callback)
+FXI_RET_HEAD = 8      # absolute sample up to which wet frames are in fxr (written by the worker)
+FXI_LATENCY = 2       # frames of added latency (>= the worker's block)
+FXI_LATE = 3          # blocks played dry because the worker was late
+FXI_ENABLED = 4       # 1 = route the output through the effects worker
+FXI_NONFINITE = 5     # wet samples that were not finite (replaced by 0)

@@ -18,6 +18,7 @@ from .layout import (
     CMDW,
     EV_CAP,
     EVW,
+    FX_CAP,
     GEN_NB,
     GEN_NF,
     GEN_NI,
@@ -70,6 +71,9 @@ FIELDS: tuple[tuple[str, Any, Any], ...] = (
     ("nzc", np.float64, lambda v: (N_NOISE_BANDS, 4)),           # SVF coefficients (f, q, 0, 0)
     ("lbuf", np.float64, lambda v: (N_LAYERS, CHUNK, 2)),         # per-layer mix scratch
     ("tb", np.int64, lambda v: (4,)),                             # clock_gettime scratch
+    ("fxs", np.float32, lambda v: (FX_CAP, 2)),                   # effects send ring (dry)
+    ("fxr", np.float32, lambda v: (FX_CAP, 2)),                   # effects return ring (wet)
+    ("fxi", np.int64, lambda v: (16,)),                           # effects ring indices (FXI_*)
 )
 
 EngineState = namedtuple("EngineState", [f[0] for f in FIELDS])  # type: ignore[misc]

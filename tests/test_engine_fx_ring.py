@@ -1,0 +1,53 @@
+"""The effects send/return path of the live callback (kernel.fx_return), tested offline."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rtgen import Engine, EngineSpec
+from rtgen.rt import kernel
+from rtgen.rt.layout import FX_CAP, FXI_ENABLED, FXI_LATE, FXI_LATENCY, FXI_RET_HEAD, FXI_SEND_HEAD
+
+
+def _live_like(eng: Engine, n: int, blocks: int, worker) -> np.ndarray:
+    """Render like the live callback does (render, then fx_return), calling ``worker`` between blocks."""
+    outs = []
+    for _ in range(blocks):
+        out = np.zeros((n, 2), np.float32)
+        kernel.render(eng.state, out, n)
+        kernel.fx_return(eng.state, out, n)
+        outs.append(out)
+        worker()
+    return np.concatenate(outs)
+
+
+def test_wet_path_has_constant_latency_and_a_late_worker_falls_back_to_dry() -> None:
+    n, lat = 128, 256
+    dry_eng = Engine(EngineSpec(seed=3))
+    dry_eng.note_on(60, 100)
+    dry = dry_eng.render(frames=n * 40)
+
+    eng = Engine(EngineSpec(seed=3))
+    eng.note_on(60, 100)
+    fxi = eng.state.fxi
+    fxi[FXI_ENABLED] = 1
+    fxi[FXI_LATENCY] = lat
+    state = {"late_from": 20, "calls": 0}
+
+    def worker() -> None:      # an "effect" that halves the signal; it stops keeping up after 20 blocks
+        state["calls"] += 1
+        if state["calls"] >= state["late_from"]:
+            return
+        w = int(fxi[FXI_RET_HEAD])
+        h = int(fxi[FXI_SEND_HEAD])
+        for t in range(w, h):
+            eng.state.fxr[t % FX_CAP] = 0.5 * eng.state.fxs[t % FX_CAP]
+        fxi[FXI_RET_HEAD] = h
+
+    out = _live_like(eng, n, 40, worker)
+    assert np.all(out[:lat] == 0)                                # the latency, filled with silence
+    k = 19 * n                                                    # blocks 2..19 are wet, shifted by lat
+    assert np.array_equal(out[lat:k], 0.5 * dry[:k - lat])
+    tail = out[22 * n:]                                           # the worker is late: dry, same latency
+    assert np.array_equal(tail, dry[22 * n - lat: 40 * n - lat])
+    assert fxi[FXI_LATE] >= 18
