@@ -44,6 +44,7 @@ from .rt.layout import (
     C_SUSTAIN,
     C_SWING,
     C_TEMPO,
+    CHUNK,
     GEN_NB,
     GEN_NF,
     GEN_NI,
