@@ -86,6 +86,7 @@ class ClockThread:
         self.late_blocks = 0
 
     def start(self) -> ClockThread:
+        self.engine.render(self.buf)                 # compile / load the kernel before timing starts
         self._t = threading.Thread(target=self._loop, name="rtgen-clock", daemon=True)
         self._t.start()
         return self

@@ -474,7 +474,9 @@ class MidiInput:
         import rtmidi
         with self._lock:
             self._close()
-            mi = rtmidi.MidiIn(_api_id(self.api), self.client_name, queue_size_limit=8192)
+            # rtmidi's own queue: messages beyond it are lost *uncounted*, so it is sized for
+            # seconds of a stalled poll thread at 10,000 messages/s
+            mi = rtmidi.MidiIn(_api_id(self.api), self.client_name, queue_size_limit=65536)
             mi.ignore_types(sysex=False, timing=True, active_sense=True)   # sysex is counted, then skipped
             if self.port is None:
                 self.port_name = _open_virtual(mi, self.api, "in", self.client_name, output_side=True)

@@ -569,6 +569,15 @@ def max_copy_length(generated: list[int] | np.ndarray, training: list[np.ndarray
     return best
 
 
+def warm_up() -> None:
+    """Compile (or load from the cache) the scan kernels now, not at the first phrase end."""
+    m = ContinuatorModel(ContinuatorConfig(max_memory=64), seed=0)
+    m.learn([Item(60 + i, 80, 0.2, 0.25) for i in range(8)])
+    g = m.start_answer([Item(60, 80, 0.2, 0.25), Item(62, 80, 0.2, 0.25)], np.ones(12))
+    for _ in range(3):
+        g.step()
+
+
 # ---------------------------------------------------------------- the live Continuator
 
 @dataclass
@@ -660,6 +669,7 @@ class Continuator:
 
     # -- thread ----------------------------------------------------------------------------------
     def start(self) -> Continuator:
+        warm_up()
         self._running = True
         self._thread = threading.Thread(target=self._loop, name="rtgen-continuator", daemon=True)
         self._thread.start()
