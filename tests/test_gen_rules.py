@@ -155,3 +155,23 @@ def test_all_kernels_survive_odd_slots():
         gi, gf, gbuf = make_slot(seq)
         gi[16 + 8] = int(rng.integers(-5, 5))
         run_kernel(seq, 50, slot_arrays=(gi, gf, gbuf))
+
+
+def test_fast_no_step_check_agrees_with_the_clock():
+    from gen_harness import make_p
+
+    from rtgen.gen.kutil import no_step_in_chunk
+    from rtgen.rt.clock import first_step_at_or_after, step_sample
+    from rtgen.rt.layout import P_BEAT
+
+    rng = np.random.default_rng(4)
+    for _ in range(3000):
+        p = make_p(bpm=float(rng.uniform(20, 400)), swing=float(rng.choice([0.0, 0.2, 1 / 3, 0.75])))
+        r = int(rng.integers(1, 17))
+        t0 = int(rng.integers(0, 10**7)) // CHUNK * CHUNK
+        p[P_BEAT] = t0 / (48000 * 60 / p[1]) + float(rng.uniform(-2, 2))
+        k = int(np.floor(p[P_BEAT] * r)) + int(rng.integers(-3, 4))
+        k0 = first_step_at_or_after(p, t0, k, r)
+        none = step_sample(p, t0, k0, r) >= t0 + CHUNK
+        if no_step_in_chunk(p, t0, CHUNK, k, r):
+            assert none and k0 == k

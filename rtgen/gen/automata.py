@@ -45,7 +45,7 @@ from ..rt.layout import (
 )
 from ..rt.rng import randint, uniform
 from .base import Param, Sequencer
-from .kutil import emit, gate_samples, step_plays, velocity
+from .kutil import emit, gate_samples, no_step_in_chunk, step_plays, velocity
 
 # ====================================================================== elementary 1-D
 C1_ROW = 0
@@ -69,7 +69,7 @@ C1_FILL = GF_USER
 C1_MUT = GF_USER + 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def ca1d_step(gbuf, src: int, dst: int, w: int, rule: int, wrap: int) -> None:
     """One generation of elementary rule ``rule`` from gbuf[src:src+w] into gbuf[dst:dst+w]."""
     for i in range(w):
@@ -85,11 +85,13 @@ def ca1d_step(gbuf, src: int, dst: int, w: int, rule: int, wrap: int) -> None:
         gbuf[dst + i] = (rule >> idx) & 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def ca1d_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
         r = 1
+    if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
+        return nev
     w = min(max(gi[C1_W], 1), C1_MAXW)
     k = first_step_at_or_after(p, t0, gi[GI_STEP], r)
     dur = gate_samples(p, gf, 1.0, r)
@@ -237,68 +239,87 @@ LF_FILL = GF_USER
 LF_MUT = GF_USER + 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def life_step(gbuf, src: int, dst: int, h: int, w: int, bmask: int, smask: int, wrap: int) -> int:
-    """One generation of a Life-like rule; returns the population."""
+    """One generation of a Life-like rule; returns the population. Neighbour rows and columns are
+    resolved once per row/cell (-1 = outside a non-wrapping grid), no modulo in the inner loop."""
     pop = 0
     for y in range(h):
+        ym = y - 1
+        yp = y + 1
+        if ym < 0:
+            ym = h - 1 if wrap != 0 else -1
+        if yp >= h:
+            yp = 0 if wrap != 0 else -1
+        ry = src + y * w
+        rm = src + ym * w
+        rp = src + yp * w
         for x in range(w):
+            xm = x - 1
+            xp = x + 1
+            if xm < 0:
+                xm = w - 1 if wrap != 0 else -1
+            if xp >= w:
+                xp = 0 if wrap != 0 else -1
             cnt = 0
-            for dy in range(-1, 2):
-                yy = y + dy
-                if yy < 0 or yy >= h:
-                    if wrap == 0:
-                        continue
-                    yy %= h
-                for dx in range(-1, 2):
-                    if dx == 0 and dy == 0:
-                        continue
-                    xx = x + dx
-                    if xx < 0 or xx >= w:
-                        if wrap == 0:
-                            continue
-                        xx %= w
-                    cnt += gbuf[src + yy * w + xx]
-            alive = gbuf[src + y * w + x]
-            nxt = (smask >> cnt) & 1 if alive != 0 else (bmask >> cnt) & 1
+            if ym >= 0:
+                cnt += gbuf[rm + x]
+                if xm >= 0:
+                    cnt += gbuf[rm + xm]
+                if xp >= 0:
+                    cnt += gbuf[rm + xp]
+            if yp >= 0:
+                cnt += gbuf[rp + x]
+                if xm >= 0:
+                    cnt += gbuf[rp + xm]
+                if xp >= 0:
+                    cnt += gbuf[rp + xp]
+            if xm >= 0:
+                cnt += gbuf[ry + xm]
+            if xp >= 0:
+                cnt += gbuf[ry + xp]
+            nxt = (smask >> cnt) & 1 if gbuf[ry + x] != 0 else (bmask >> cnt) & 1
             gbuf[dst + y * w + x] = nxt
             pop += nxt
     return pop
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def cyclic_step(gbuf, src: int, dst: int, h: int, w: int, k: int, thr: int, moore: int) -> None:
     """One generation of Griffeath's cyclic automaton on a torus (range 1)."""
     for y in range(h):
+        rm = src + ((y - 1) % h) * w
+        ry = src + y * w
+        rp = src + ((y + 1) % h) * w
         for x in range(w):
-            s = gbuf[src + y * w + x]
+            xm = x - 1 if x > 0 else w - 1
+            xp = x + 1 if x < w - 1 else 0
+            s = gbuf[ry + x]
             nx = s + 1
             if nx >= k:
                 nx = 0
-            cnt = 0
-            for dy in range(-1, 2):
-                for dx in range(-1, 2):
-                    if (dx == 0 and dy == 0) or (moore == 0 and dx != 0 and dy != 0):
-                        continue
-                    if gbuf[src + ((y + dy) % h) * w + (x + dx) % w] == nx:
-                        cnt += 1
+            cnt = ((gbuf[rm + x] == nx) + (gbuf[rp + x] == nx) + (gbuf[ry + xm] == nx)
+                   + (gbuf[ry + xp] == nx))
+            if moore != 0:
+                cnt += ((gbuf[rm + xm] == nx) + (gbuf[rm + xp] == nx) + (gbuf[rp + xm] == nx)
+                        + (gbuf[rp + xp] == nx))
             gbuf[dst + y * w + x] = nx if cnt >= thr else s
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _copy(gbuf, src: int, dst: int, m: int) -> None:
     for i in range(m):
         gbuf[dst + i] = gbuf[src + i]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _cyclic_reseed(gi, gbuf, m: int) -> None:
     kk = gi[CY_K]
     for i in range(m):
         gbuf[CY_A + i] = randint(gi, GI_RNG, kk)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _tag_last(gi, ev, n0: int, n1: int, value: int) -> None:
     """Route events n0..n1-1 by a cyclic state's mapped value (instrument or layer)."""
     col = EV_LAYER if gi[CY_TARGET] == 1 else EV_INSTR
@@ -306,11 +327,13 @@ def _tag_last(gi, ev, n0: int, n1: int, value: int) -> None:
         ev[e, col] = value
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def life_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
         r = 1
+    if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
+        return nev
     h = gi[LF_H]
     w = gi[LF_W]
     m = h * w
@@ -474,11 +497,13 @@ class Life(Sequencer):
         ]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def cyclic_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
         r = 1
+    if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
+        return nev
     h = gi[LF_H]
     w = gi[LF_W]
     m = h * w

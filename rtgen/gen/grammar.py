@@ -48,7 +48,7 @@ from ..rt.layout import (
 )
 from ..rt.rng import uniform
 from .base import Param, Sequencer
-from .kutil import emit, gate_samples, velocity, wrap_range
+from .kutil import emit, gate_samples, no_step_in_chunk, velocity, wrap_range
 
 # ------------------------------------------------------------------------- terminals
 T_DEGREE = 0
@@ -266,14 +266,14 @@ GR_QTRUNC = GI_USER + 16  # reported: pitches dropped because the queue was full
 GR_MAXEXP = GI_USER + 17
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _abandon(gi) -> None:
     gi[GR_SP] = 0
     gi[GR_ACTIVE] = 0
     gi[GR_TRUNC] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def grammar_next(gi, gbuf) -> int:
     """Next terminal of the running derivation: its index, -1 at the end of a derivation,
     -2 when a derivation was abandoned at a limit, -3 when the work budget ran out (call again)."""
@@ -322,7 +322,7 @@ def grammar_next(gi, gbuf) -> int:
     return -3
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _collect(gi, gbuf) -> bool:
     """Fetch terminals into the queue until a duration (or the end of a derivation)."""
     for _ in range(FETCH_BUDGET):
@@ -354,11 +354,13 @@ def _collect(gi, gbuf) -> bool:
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def grammar_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
         r = 1
+    if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
+        return nev
     k = first_step_at_or_after(p, t0, gi[GI_STEP], r)
     while True:
         t = step_sample(p, t0, k, r)
@@ -563,11 +565,13 @@ def parse_lsystem(text: str) -> tuple[str, dict[str, str]]:
     return axiom, rules
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def lsystem_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
         r = 1
+    if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
+        return nev
     length = gi[LS_LEN]
     if length < 1:
         return nev

@@ -6,6 +6,8 @@ kernel modules can import it without importing the dispatcher that imports them.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -28,11 +30,15 @@ from ..rt.layout import (
     GI_INSTR,
     GI_LAYER,
     GI_RNG,
+    P_BEAT,
+    P_BPM,
+    P_SR,
+    P_SWING,
 )
 from ..rt.rng import uniform
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def emit(gi: np.ndarray, ev: np.ndarray, nev: int, t: int, note: float, vel: float, dur: int,
          tag: float = 0.0, pan: float = 0.0) -> int:
     """Append one note event; count a drop when ``ev`` is full. Returns the new count."""
@@ -51,7 +57,7 @@ def emit(gi: np.ndarray, ev: np.ndarray, nev: int, t: int, note: float, vel: flo
     return nev + 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def step_plays(gi: np.ndarray, gf: np.ndarray) -> bool:
     """Density gate of a step: draws from the slot's rng only when 0 < density < 1."""
     d = gf[GF_DENSITY]
@@ -62,7 +68,7 @@ def step_plays(gi: np.ndarray, gf: np.ndarray) -> bool:
     return uniform(gi, GI_RNG) < d
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def velocity(gi: np.ndarray, gf: np.ndarray, scale: float) -> float:
     """Base velocity times ``scale``, humanized (one rng draw only when humanize > 0)."""
     v = gf[GF_VEL] * scale
@@ -72,14 +78,28 @@ def velocity(gi: np.ndarray, gf: np.ndarray, scale: float) -> float:
     return v
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def gate_samples(p: np.ndarray, gf: np.ndarray, steps: float, steps_per_beat: int) -> int:
     """Length of a note lasting ``steps`` grid steps times the gate, in samples (>= 1)."""
     return beat_duration_samples(p, gf[GF_GATE] * steps / steps_per_beat)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def wrap_range(x: int, lo: int, hi: int) -> int:
     """Fold ``x`` into ``lo..hi`` cyclically (hi >= lo)."""
     w = hi - lo + 1
     return lo + (x - lo) % w
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def no_step_in_chunk(p: np.ndarray, t0: int, n: int, k: int, r: int) -> bool:
+    """Fast exact test that the step grid has no step in ``[t0, t0 + n)`` for a kernel whose next step
+    is ``k``: then ``first_step_at_or_after`` would return ``k`` itself and its sample lies beyond the
+    chunk. Same arithmetic, in the same order, as :func:`rtgen.rt.clock.step_sample` (a test checks
+    they agree), inlined because most chunks of a musical grid hold no step."""
+    if k < int(math.floor(p[P_BEAT] * r)) - 1:
+        return False
+    b = k / r
+    if r >= 2 and (k & 1) == 1:
+        b += p[P_SWING] / r
+    return t0 + int(math.floor((b - p[P_BEAT]) * (p[P_SR] * 60.0 / p[P_BPM]) + 0.5)) >= t0 + n

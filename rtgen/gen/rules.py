@@ -38,7 +38,7 @@ from ..rt.layout import (
 from ..rt.rng import randint, uniform
 from . import theory
 from .base import Param, Sequencer
-from .kutil import emit, gate_samples, step_plays, velocity
+from .kutil import emit, gate_samples, no_step_in_chunk, step_plays, velocity
 
 # =============================================================================== Euclid
 # gi[EU_NTRACKS] tracks; track t uses gi[EU_TRACK + EU_W*t + (0 length, 1 rotation, 2 mode
@@ -51,11 +51,13 @@ EU_MAX_TRACKS = 8
 EU_MAXLEN = 64
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def euclid_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
         r = 1
+    if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
+        return nev
     k = first_step_at_or_after(p, t0, gi[GI_STEP], r)
     dur = gate_samples(p, gf, 1.0, r)
     ntr = min(gi[EU_NTRACKS], EU_MAX_TRACKS)
@@ -139,11 +141,13 @@ CH_PCS = 16384
 CH_MAX = 2048
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def chorale_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
         r = 1
+    if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
+        return nev
     nch = gi[CH_N]
     spc = gi[CH_SPC]
     if nch < 1 or spc < 1:
@@ -237,7 +241,7 @@ _MOVES = (1, -1, 2, -2, 3, -3, 4, 0)
 _CUM = (0.3, 0.6, 0.72, 0.84, 0.89, 0.94, 0.97, 1.0)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _rm_move(u: float) -> int:
     for i in range(8):
         if u < _CUM[i]:
@@ -245,11 +249,13 @@ def _rm_move(u: float) -> int:
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def rules_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
         r = 1
+    if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
+        return nev
     k = first_step_at_or_after(p, t0, gi[GI_STEP], r)
     dur = gate_samples(p, gf, 1.0, r)
     lo = gi[RM_LO]
@@ -324,17 +330,19 @@ DI_BASE = GI_USER + 3
 DI_MEAS = 256
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def roll_two_dice(gi) -> int:
     """Sum of two fair dice from the slot's rng (two draws)."""
     return randint(gi, GI_RNG, 6) + randint(gi, GI_RNG, 6) + 2
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def dice_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
         r = 1
+    if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
+        return nev
     k = first_step_at_or_after(p, t0, gi[GI_STEP], r)
     dur = gate_samples(p, gf, 1.0, r)
     bdur = gate_samples(p, gf, 3.0, r)
@@ -402,11 +410,13 @@ SE_TAB = 0
 SE_DYN = 1024
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def serial_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
         r = 1
+    if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
+        return nev
     k = first_step_at_or_after(p, t0, gi[GI_STEP], r)
     nv = min(gi[SE_NV], 8)
     low = 12 * (int(harm[H_BASE_OCTAVE]) - 1) + int(harm[H_ROOT])
