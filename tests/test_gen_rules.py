@@ -175,3 +175,24 @@ def test_fast_no_step_check_agrees_with_the_clock():
         none = step_sample(p, t0, k0, r) >= t0 + CHUNK
         if no_step_in_chunk(p, t0, CHUNK, k, r):
             assert none and k0 == k
+
+
+@pytest.mark.parametrize("make", [
+    lambda: GrammarSeq("S -> C D E Quarter", steps_per_beat=4),
+    lambda: LSystem(steps_per_beat=4),
+    lambda: RU.ModeOfValues(steps_per_beat=8),
+    lambda: RU.Euclid(tracks=[{"pulses": 4, "steps": 4, "note": 60}], steps_per_beat=4),
+])
+def test_live_steps_per_beat_change_neither_stalls_nor_rushes(make):
+    from rtgen.rt.layout import GI_STEPS_PER_BEAT
+
+    seq = make()
+
+    def ctl(c, gi, gf, gbuf, p, h):
+        if c == 3000:                        # at 4 s (beat 8): a coarser grid
+            gi[GI_STEPS_PER_BEAT] = 1
+
+    ev = run_kernel(seq, 6000, on_chunk=ctl)
+    after = np.unique(ev[ev[:, EV_TIME] >= 3000 * CHUNK, EV_TIME])     # voices may coincide
+    assert len(after) >= 2 and after[0] - 3000 * CHUNK <= 2 * 24000 + 64   # plays again within 2 beats
+    assert np.all(np.diff(after) >= 24000 - 1)                            # and on the new (beat) grid

@@ -45,7 +45,7 @@ from ..rt.layout import (
 )
 from ..rt.rng import randint, uniform
 from .base import Param, Sequencer
-from .kutil import emit, gate_samples, no_step_in_chunk, step_plays, velocity
+from .kutil import emit, gate_samples, grid_changed, no_step_in_chunk, step_plays, velocity
 
 # ====================================================================== elementary 1-D
 C1_ROW = 0
@@ -90,6 +90,7 @@ def ca1d_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
         r = 1
+    grid_changed(gi, p, r)
     if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
         return nev
     w = min(max(gi[C1_W], 1), C1_MAXW)
@@ -332,6 +333,7 @@ def life_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
         r = 1
+    grid_changed(gi, p, r)
     if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
         return nev
     h = gi[LF_H]
@@ -502,6 +504,7 @@ def cyclic_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
         r = 1
+    grid_changed(gi, p, r)
     if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
         return nev
     h = gi[LF_H]

@@ -48,7 +48,7 @@ from ..rt.layout import (
 )
 from ..rt.rng import uniform
 from .base import Param, Sequencer
-from .kutil import emit, gate_samples, no_step_in_chunk, velocity, wrap_range
+from .kutil import emit, gate_samples, grid_changed, no_step_in_chunk, velocity, wrap_range
 
 # ------------------------------------------------------------------------- terminals
 T_DEGREE = 0
@@ -359,6 +359,8 @@ def grammar_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
         r = 1
+    if grid_changed(gi, p, r):
+        gi[GR_NEXT] = gi[GI_STEP]
     if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
         return nev
     k = first_step_at_or_after(p, t0, gi[GI_STEP], r)
@@ -570,6 +572,8 @@ def lsystem_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
         r = 1
+    if grid_changed(gi, p, r):
+        gi[LS_NEXT] = gi[GI_STEP]
     if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
         return nev
     length = gi[LS_LEN]

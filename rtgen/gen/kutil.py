@@ -21,6 +21,7 @@ from ..rt.layout import (
     EV_TAG,
     EV_TIME,
     EV_VEL,
+    GEN_NI,
     GF_DENSITY,
     GF_GATE,
     GF_HUMANIZE,
@@ -30,6 +31,7 @@ from ..rt.layout import (
     GI_INSTR,
     GI_LAYER,
     GI_RNG,
+    GI_STEP,
     P_BEAT,
     P_BPM,
     P_SR,
@@ -103,3 +105,20 @@ def no_step_in_chunk(p: np.ndarray, t0: int, n: int, k: int, r: int) -> bool:
     if r >= 2 and (k & 1) == 1:
         b += p[P_SWING] / r
     return t0 + int(math.floor((b - p[P_BEAT]) * (p[P_SR] * 60.0 / p[P_BPM]) + 0.5)) >= t0 + n
+
+
+#: A convention of rtgen's own generators (the last user word of a slot, not an engine word):
+#: the grid (steps per beat) that ``gi[GI_STEP]`` and the kernel's step counters are counted in.
+KU_GRID = GEN_NI - 1
+
+
+@njit(cache=True, _nrt=False)
+def grid_changed(gi: np.ndarray, p: np.ndarray, r: int) -> bool:
+    """True once after a live change of steps per beat: ``gi[GI_STEP]`` is moved to the new grid
+    (the first step at or after the current beat), so the kernel neither stalls nor rushes."""
+    old = gi[KU_GRID]
+    gi[KU_GRID] = r
+    if old == r or old == 0:
+        return False
+    gi[GI_STEP] = int(math.floor(p[P_BEAT] * r))
+    return True

@@ -38,7 +38,7 @@ from ..rt.layout import (
 from ..rt.rng import randint, uniform
 from . import theory
 from .base import Param, Sequencer
-from .kutil import emit, gate_samples, no_step_in_chunk, step_plays, velocity
+from .kutil import emit, gate_samples, grid_changed, no_step_in_chunk, step_plays, velocity
 
 # =============================================================================== Euclid
 # gi[EU_NTRACKS] tracks; track t uses gi[EU_TRACK + EU_W*t + (0 length, 1 rotation, 2 mode
@@ -56,6 +56,7 @@ def euclid_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
         r = 1
+    grid_changed(gi, p, r)
     if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
         return nev
     k = first_step_at_or_after(p, t0, gi[GI_STEP], r)
@@ -146,6 +147,7 @@ def chorale_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
         r = 1
+    grid_changed(gi, p, r)
     if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
         return nev
     nch = gi[CH_N]
@@ -254,6 +256,7 @@ def rules_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
         r = 1
+    grid_changed(gi, p, r)
     if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
         return nev
     k = first_step_at_or_after(p, t0, gi[GI_STEP], r)
@@ -341,6 +344,7 @@ def dice_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
         r = 1
+    grid_changed(gi, p, r)
     if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
         return nev
     k = first_step_at_or_after(p, t0, gi[GI_STEP], r)
@@ -415,6 +419,9 @@ def serial_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
         r = 1
+    if grid_changed(gi, p, r):
+        for v in range(min(gi[SE_NV], 8)):
+            gi[SE_NEXT + v] = gi[GI_STEP]
     if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
         return nev
     k = first_step_at_or_after(p, t0, gi[GI_STEP], r)
