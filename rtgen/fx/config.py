@@ -27,7 +27,7 @@ class Param:
 # effect type -> parameter name -> spec. Times in seconds, levels in dB, mixes 0..1.
 EFFECTS: dict[str, dict[str, Param]] = {
     "reverb": {"size": Param("float", 0.6), "damp": Param("float", 0.5), "mix": Param("float", 0.25)},
-    "delay": {"time": Param("float", 0.25, 0.0001, 4.0), "feedback": Param("float", 0.3, 0.0, 0.99),
+    "delay": {"time": Param("float", 0.25, 0.00001, 4.0), "feedback": Param("float", 0.3, 0.0, 0.99),
               "mix": Param("float", 0.3)},
     "chorus": {"depth": Param("float", 1.0, 0.0, 5.0), "feedback": Param("float", 0.25),
                "mix": Param("float", 0.5)},
