@@ -236,12 +236,14 @@ def cmd_play(args: argparse.Namespace) -> int:
                 time.sleep(0.05)
                 eng.events()            # keep the event ring drained
                 if not stream.active():
-                    print("rtgen: the audio stream stopped (the sound server went away)", file=sys.stderr)
                     break
         finally:
             signal.signal(signal.SIGINT, old)
         stats = stream.stop()
         print(_summary(stats, eng))
+        if stream.lost:
+            print("rtgen: the audio stream stopped: the sound server went away", file=sys.stderr)
+            return 3
         return 0
     finally:
         if stream is not None:

@@ -207,21 +207,42 @@ def set_jack_client_name(name: str = JACK_CLIENT_NAME) -> None:
 
 def reinitialize() -> None:
     """Re-scan host APIs and devices (after a JACK server started)."""
+    if _portaudio_lost:
+        raise DeviceError("the sound server went away earlier in this process; restart rtgen to play again")
     sd = _sounddevice()
     sd._terminate()
     sd._initialize()
 
 
+# Set when a stream's sound server vanished under it. PortAudio's JACK host API then blocks
+# forever in every call that would talk to the server (Pa_AbortStream, Pa_CloseStream, even
+# Pa_Terminate), so this process must not call PortAudio again.
+_portaudio_lost = False
+
+
+def portaudio_lost() -> bool:
+    return _portaudio_lost
+
+
+def _abandon_portaudio() -> None:
+    """Stop sounddevice's exit handler from calling Pa_Terminate (it would hang)."""
+    global _portaudio_lost
+    _portaudio_lost = True
+    sd = _sounddevice()
+    sd._initialized = 0
+    sd._last_callback = None
+
+
 def terminate_portaudio() -> None:
     """Close PortAudio (and its JACK connection): do this before a JACK server stops."""
     sd = _sounddevice()
-    if sd._initialized:
+    if sd._initialized and not _portaudio_lost:
         sd._terminate()
 
 
 def initialize_portaudio() -> None:
     sd = _sounddevice()
-    if not sd._initialized:
+    if not sd._initialized and not _portaudio_lost:
         sd._initialize()
 
 
@@ -311,6 +332,8 @@ class LiveStream:
         self._b0 = 0
 
     def start(self) -> LiveStream:
+        if _portaudio_lost:
+            raise DeviceError("the sound server went away earlier in this process; restart rtgen to play again")
         set_jack_client_name()
         sd = _sounddevice()
         ffi, lib = sd._ffi, sd._lib
@@ -354,12 +377,21 @@ class LiveStream:
         sd = _sounddevice()
         return bool(sd._lib.Pa_IsStreamActive(self._stream[0]) == 1)
 
+    lost = False   # True once the sound server went away under the stream
+
     def stop(self) -> LiveStats:
+        """Stop and close the stream (idempotent). Never blocks, even if the server vanished."""
         sd = _sounddevice()
         if self._stream is not None:
             lib = sd._lib
-            lib.Pa_StopStream(self._stream[0])
-            lib.Pa_CloseStream(self._stream[0])
+            if lib.Pa_IsStreamActive(self._stream[0]) == 1:
+                lib.Pa_StopStream(self._stream[0])
+                lib.Pa_CloseStream(self._stream[0])
+            else:
+                # we never end the stream from the callback, so an inactive stream means the
+                # server is gone: any further PortAudio call would block forever
+                self.lost = True
+                _abandon_portaudio()
             self._stream = None
             self.engine._live = False
         return self.stats()

@@ -1,0 +1,45 @@
+"""Faults on the live path: the sound server disappearing mid-play."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rtgen.backends.jackserver import JackServer, jackd_path
+
+pytestmark = pytest.mark.jack
+
+
+def test_jack_server_vanishing_mid_play_is_a_clear_error_and_a_clean_exit() -> None:
+    if jackd_path() is None:
+        pytest.skip("jackd is not installed (apt-get install jackd2)")
+    srv = JackServer(48000, 128).start()
+    try:
+        env = dict(os.environ)                     # JACK_DEFAULT_SERVER points at srv
+        p = subprocess.Popen([sys.executable, "-m", "rtgen.cli", "play", "--seconds", "30"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 120
+        line = ""
+        assert p.stderr is not None
+        while time.monotonic() < deadline:          # wait until it really plays
+            line = p.stderr.readline()
+            if line.startswith("playing on") or not line:
+                break
+        assert line.startswith("playing on"), line
+        time.sleep(1.0)
+        os.killpg(srv.proc.pid, signal.SIGKILL)     # the server dies under the stream
+        srv.proc.wait()
+        t = time.monotonic()
+        out, err = p.communicate(timeout=20)
+        took = time.monotonic() - t
+    finally:
+        srv.stop()
+    assert took < 10, "rtgen did not notice the server was gone"
+    assert p.returncode == 3, err
+    assert "sound server went away" in err and "Traceback" not in err and "Assertion" not in err
+    assert "callbacks" in out                       # the summary is still printed
