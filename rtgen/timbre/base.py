@@ -26,6 +26,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from ..rt.layout import N_HARM, N_NOISE_BANDS, TS
 
@@ -118,27 +119,70 @@ def controls_to_tables(harmonics: np.ndarray, tab_out: np.ndarray | None = None
     ``tables[v] * gain[v]`` is one period of sum_k harmonics[v, k] sin(2π (k+1) n / TS): the
     engine plays the table scaled by the gain (``nf_amp``).
     """
-    h = np.asarray(harmonics, dtype=np.float32)
-    basis = _basis32(h.shape[-1])
-    raw = h @ basis                                        # [V, TS]
-    peak = np.max(np.abs(raw), axis=-1)
-    safe = np.where(peak > 1e-12, peak, 1.0).astype(np.float32)
+    h = np.ascontiguousarray(np.asarray(harmonics, dtype=np.float32).reshape(-1, np.shape(harmonics)[-1]))
+    lead = np.shape(harmonics)[:-1]
     if tab_out is None:
-        tab_out = np.empty(raw.shape[:-1] + (TS + 1,), dtype=np.float32)
-    np.divide(raw, safe[..., None], out=tab_out[..., :TS])
-    tab_out[..., TS] = tab_out[..., 0]
-    return tab_out, np.where(peak > 1e-12, peak, 0.0).astype(np.float64)
+        tab_out = np.empty(lead + (TS + 1,), dtype=np.float32)
+    flat = tab_out.reshape(-1, TS + 1)
+    gain = np.zeros(h.shape[0], dtype=np.float64)
+    x = np.zeros(TS, dtype=np.float32)
+    qb = quarter_basis(h.shape[1])
+    for v in range(h.shape[0]):
+        peak = sine_series_table(h[v], qb, x)
+        gain[v] = peak
+        inv = np.float32(1.0 / peak) if peak > 1e-12 else np.float32(0.0)
+        np.multiply(x, inv, out=flat[v, :TS])
+        flat[v, TS] = flat[v, 0]
+    return tab_out, gain.reshape(lead)
 
 
-_BASIS32: dict[int, np.ndarray] = {}
+_QBASIS: dict[int, np.ndarray] = {}
 
 
-def _basis32(n_harm: int) -> np.ndarray:
-    b = _BASIS32.get(n_harm)
+def quarter_basis(n_harm: int = N_HARM, ts: int = TS) -> np.ndarray:
+    """``[n_harm, ts/4 + 1]`` float32: a quarter period of each harmonic's sine (see sine_series_table)."""
+    key = ts * 1000 + n_harm
+    b = _QBASIS.get(key)
     if b is None:
-        b = np.ascontiguousarray(sine_basis(TS, n_harm), dtype=np.float32)
-        _BASIS32[n_harm] = b
+        b = np.ascontiguousarray(sine_basis(ts, n_harm)[:, :ts // 4 + 1], dtype=np.float32)
+        _QBASIS[key] = b
     return b
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def sine_series_table(a: np.ndarray, qbasis: np.ndarray, x: np.ndarray) -> float:
+    """x[n] = sum_k a[k] sin(2π (k+1) n / TS) for one period (TS = len(x)); returns max |x|.
+
+    A sine series is odd about 0 and TS/2 and, per harmonic parity, even or odd about TS/4, so
+    only a quarter period is summed: with o(n) / e(n) the sums over odd / even harmonics for
+    n in [0, TS/4], x(n) = o + e, x(TS/2 - n) = o - e, x(TS - n) = -x(n).
+    """
+    q = qbasis.shape[1] - 1
+    ts = 4 * q
+    half = 2 * q
+    o = np.zeros(q + 1, np.float32)
+    ev = np.zeros(q + 1, np.float32)
+    for k in range(a.shape[0]):
+        ak = np.float32(a[k])
+        if ak == 0.0:
+            continue
+        if k % 2 == 0:                   # harmonic number k + 1 is odd
+            for i in range(q + 1):
+                o[i] += ak * qbasis[k, i]
+        else:
+            for i in range(q + 1):
+                ev[i] += ak * qbasis[k, i]
+    peak = 0.0
+    for i in range(q + 1):
+        x[i] = o[i] + ev[i]
+        x[half - i] = o[i] - ev[i]
+    x[0] = 0.0
+    x[half] = 0.0
+    for i in range(1, half):
+        x[ts - i] = -x[i]
+    for i in range(half + 1):
+        peak = max(peak, abs(x[i]))
+    return peak
 
 
 @dataclass
@@ -239,6 +283,6 @@ class Timbre(ABC):
 __all__ = [
     "BEND_HEADROOM_SEMITONES", "HOP", "INSTRUMENTS", "N_HARM", "N_NOISE_BANDS", "NOISE_BAND_EDGES_HZ",
     "SAMPLE_RATE", "TS", "Controls", "Timbre", "VoiceFeatures", "brightness_cutoff", "controls_to_tables",
-    "harmonic_mask",
+    "harmonic_mask", "quarter_basis", "sine_series_table",
     "midi_to_hz", "sine_basis", "table_mask", "tables_from_harmonics", "velocity_gain",
 ]

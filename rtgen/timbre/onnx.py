@@ -67,6 +67,8 @@ from .base import (
     controls_to_tables,
     harmonic_mask,
     midi_to_hz,
+    quarter_basis,
+    sine_series_table,
     table_mask,
     tables_from_harmonics,
     velocity_gain,
@@ -336,8 +338,8 @@ class OnnxTimbre(Timbre):
             amp[j], peak_tab[j], noise[j] = c.amplitude[0], g[0], c.noise[0]
         row = np.zeros(NIP)
         held = peak_tab[:n_hold]
-        pk = int(np.argmax(held))
-        top = max(float(held[pk]), 1e-6)
+        top = max(float(held.max()), 1e-6)
+        pk = int(np.argmax(held >= 0.9 * top))           # attack: first hop within 1 dB of the peak
         row[IP_ATTACK] = max(0.002, (pk + 1) * hop_s)
         late = float(held[-1]) / top
         if late < 0.5:     # decaying (struck / plucked): exponential fit from the peak to the end of the hold
@@ -376,16 +378,8 @@ class OnnxTimbre(Timbre):
 
 
 # ---------------------------------------------------------------------- compiled worker passes
-_BASIS_F32: list[np.ndarray] = []
-
-
 def _basis_f32() -> np.ndarray:
-    """``[N_HARM, TS/4 + 1]`` float32: a quarter period of each harmonic's sine."""
-    if not _BASIS_F32:
-        from .base import sine_basis
-
-        _BASIS_F32.append(np.ascontiguousarray(sine_basis(TS, N_HARM)[:, :TS // 4 + 1], dtype=np.float32))
-    return _BASIS_F32[0]
+    return quarter_basis(N_HARM, TS)
 
 
 _TLOG = float(np.log1p(4.0 / 0.02))
@@ -451,20 +445,13 @@ def _prepare(vf: np.ndarray, part: np.ndarray, now: float, target: int, hop: flo
 def _publish(vf: np.ndarray, part: np.ndarray, ids: np.ndarray, amp: np.ndarray, harm: np.ndarray,
              noise: np.ndarray, s_out: np.ndarray, state: np.ndarray, sr: float, qbasis: np.ndarray, target: int,
              tab: np.ndarray, amp_o: np.ndarray, noise_o: np.ndarray, id_o: np.ndarray, hop_o: np.ndarray) -> int:
-    """Mask harmonics above Nyquist, renormalise, scale, synthesise the table, publish (hop last).
-
-    The table is a sine series, so it is built from a quarter period: with o(n) / e(n) the sums
-    over odd / even harmonics for n in [0, TS/4], x(n) = o + e, x(TS/2 - n) = o - e and
-    x(TS - n) = -x(n) (a quarter of the multiply-adds of the direct sum).
-    """
+    """Mask harmonics above Nyquist, renormalise, scale, synthesise the table (``sine_series_table``),
+    publish (hop last)."""
     slot = target % 2
     n_h = harm.shape[1]
-    q = qbasis.shape[1] - 1              # TS / 4
-    ts = 4 * q
-    half = 2 * q
-    o = np.zeros(q + 1, np.float32)
-    ev = np.zeros(q + 1, np.float32)
+    ts = tab.shape[2] - 1
     x = np.zeros(ts, np.float32)
+    a = np.zeros(n_h, np.float32)
     done = 0
     for j in range(part.shape[0]):
         v = part[j]
@@ -475,36 +462,15 @@ def _publish(vf: np.ndarray, part: np.ndarray, ids: np.ndarray, amp: np.ndarray,
         for k in range(n_h):
             if f0 * (k + 1) < 0.5 * sr:
                 tot += harm[j, k]
-        o[:] = 0.0
-        ev[:] = 0.0
-        if tot > 1e-12:
-            scale = amp[j, 0] / tot
-            for k in range(n_h):
-                if f0 * (k + 1) >= 0.5 * sr:
-                    break
-                a = np.float32(harm[j, k] * scale)
-                if a == 0.0:
-                    continue
-                if k % 2 == 0:           # harmonic number k + 1 is odd
-                    for i in range(q + 1):
-                        o[i] += a * qbasis[k, i]
-                else:
-                    for i in range(q + 1):
-                        ev[i] += a * qbasis[k, i]
-        peak = 0.0
-        for i in range(q + 1):
-            x[i] = o[i] + ev[i]
-            x[half - i] = o[i] - ev[i]
-            peak = max(peak, abs(x[i]), abs(x[half - i]))
-        x[0] = 0.0
-        x[half] = 0.0
+        scale = amp[j, 0] / tot if tot > 1e-12 else 0.0
+        for k in range(n_h):
+            a[k] = harm[j, k] * scale if f0 * (k + 1) < 0.5 * sr else 0.0
+        peak = sine_series_table(a, qbasis, x)
         if np.int64(vf[v, VF_NOTE_ID]) != ids[j]:
             continue                    # the engine reused the voice meanwhile: not this note's frame
         inv = np.float32(1.0 / peak) if peak > 1e-12 else np.float32(0.0)
-        for i in range(half + 1):
+        for i in range(ts):
             tab[slot, v, i] = x[i] * inv
-        for i in range(1, half):
-            tab[slot, v, ts - i] = -x[i] * inv
         tab[slot, v, ts] = tab[slot, v, 0]
         amp_o[slot, v] = peak if peak > 1e-12 else 0.0
         for c in range(noise.shape[1]):
