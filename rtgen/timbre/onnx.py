@@ -7,10 +7,10 @@ network predicts synthesiser controls, fixed code here scales them and removes h
 above Nyquist). onnxruntime runs it for all sounding voices at once, on one thread with
 spinning off, through IOBindings bound once per batch-size bucket to preallocated buffers.
 
-Real-time hand-off (``TimbreWorker``): a thread that runs one hop ahead of the engine. For
-hop ``h`` (absolute sample // hop) it writes, per sounding voice, into parity slot
-``s = h % 2`` of :class:`NeuralSlots`: the peak-normalised next table ``tab[s, v]``, its gain
-``amp[s, v]``, the noise band RMS ``noise[s, v]``, the note id ``note_id[s, v]`` and, last,
+Real-time hand-off (``TimbreWorker``): a thread that runs ahead of the engine. For hop ``h``
+(absolute sample // hop) it writes, per sounding voice, into slot ``s = h % D`` of
+:class:`NeuralSlots`: the peak-normalised next table ``tab[s, v]``, its gain ``amp[s, v]``,
+the noise band RMS ``noise[s, v]``, the note id ``note_id[s, v]`` and, last,
 ``hop[s, v] = h``. See :class:`NeuralSlots` for how the kernel consumes a frame.
 """
 
@@ -447,7 +447,7 @@ def _publish(vf: np.ndarray, part: np.ndarray, ids: np.ndarray, amp: np.ndarray,
              tab: np.ndarray, amp_o: np.ndarray, noise_o: np.ndarray, id_o: np.ndarray, hop_o: np.ndarray) -> int:
     """Mask harmonics above Nyquist, renormalise, scale, synthesise the table (``sine_series_table``),
     publish (hop last)."""
-    slot = target % 2
+    slot = target % tab.shape[0]
     n_h = harm.shape[1]
     ts = tab.shape[2] - 1
     x = np.zeros(ts, np.float32)
@@ -484,22 +484,28 @@ def _publish(vf: np.ndarray, part: np.ndarray, ids: np.ndarray, amp: np.ndarray,
 # ---------------------------------------------------------------------- real-time hand-off
 @dataclass
 class NeuralSlots:
-    """Per-voice frames the worker publishes and the kernel consumes (double-buffered by hop parity).
+    """Per-voice frames the worker publishes and the kernel consumes: a ring of ``D`` frames per voice.
 
-    Shapes (V = engine voices; slot ``s = hop % 2``):
+    Shapes (V = engine voices, D = ``depth``; the frame for hop ``h`` lives in slot ``s = h % D``):
 
-    * ``tab``     [2, V, TS + 1] float32: next single-cycle table, peak-normalised, guard sample
-    * ``amp``     [2, V] float64: gain to apply to ``tab`` (linear amplitude at the end of the hop)
-    * ``noise``   [2, V, N_NOISE_BANDS] float64: noise RMS per band (``NOISE_BAND_EDGES_HZ``)
-    * ``note_id`` [2, V] int64: VF_NOTE_ID of the note the frame is for
-    * ``hop``     [2, V] int64: absolute hop index the frame is for (-1: none); written LAST
+    * ``tab``     [D, V, TS + 1] float32: next single-cycle table, peak-normalised, guard sample
+    * ``amp``     [D, V] float64: gain to apply to ``tab`` (linear amplitude at the end of the hop)
+    * ``noise``   [D, V, N_NOISE_BANDS] float64: noise RMS per band (``NOISE_BAND_EDGES_HZ``)
+    * ``note_id`` [D, V] int64: VF_NOTE_ID of the note the frame is for
+    * ``hop``     [D, V] int64: absolute hop index the frame is for (-1: none); written LAST
 
-    Kernel, at each hop boundary ``h = sample // hop`` and voice ``v``: ``s = h % 2``; if
+    Kernel, at each hop boundary ``h = sample // hop`` and voice ``v``: ``s = h % D``; if
     ``hop[s, v] == h`` and ``note_id[s, v] == vf[v, VF_NOTE_ID]``, copy ``tab[s, v]`` into the
     voice's own next-table buffer and crossfade to it over the hop, ramp the voice amplitude
     to ``amp[s, v]`` and take ``noise[s, v]`` as its band gains; otherwise keep the current
-    table and amplitude and count ``S_LATE_FRAMES``. Slot ``s`` is never written during hop
-    ``h`` (the worker writes slot ``(h + 1) % 2`` then), so the copy at the boundary is safe.
+    table and amplitude and count ``S_LATE_FRAMES``.
+
+    The worker writes the frame of hop ``t`` only once ``S_SAMPLE > (t - D) * hop``, i.e.
+    after the kernel has rendered past the boundary where it consumed the slot's previous
+    frame (hop ``t - D``), so a slot is never rewritten before it was read. ``S_SAMPLE`` must
+    therefore advance only after a chunk is rendered. D = 1 (the plain ``[V, ...]`` arrays,
+    see :meth:`wrap`) works when blocks are at most one hop; with host blocks of B samples
+    use D >= ceil(B / hop) + 1 so every hop inside a block has its frame ready in advance.
     """
 
     tab: np.ndarray
@@ -509,23 +515,46 @@ class NeuralSlots:
     hop: np.ndarray
 
     @classmethod
-    def allocate(cls, n_voices: int) -> NeuralSlots:
-        return cls(tab=np.zeros((2, n_voices, TS + 1), np.float32), amp=np.zeros((2, n_voices), np.float64),
-                   noise=np.zeros((2, n_voices, N_NOISE_BANDS), np.float64),
-                   note_id=np.full((2, n_voices), -1, np.int64), hop=np.full((2, n_voices), -1, np.int64))
+    def allocate(cls, n_voices: int, depth: int = 2) -> NeuralSlots:
+        d = max(1, int(depth))
+        return cls(tab=np.zeros((d, n_voices, TS + 1), np.float32), amp=np.zeros((d, n_voices), np.float64),
+                   noise=np.zeros((d, n_voices, N_NOISE_BANDS), np.float64),
+                   note_id=np.full((d, n_voices), -1, np.int64), hop=np.full((d, n_voices), -1, np.int64))
+
+    @classmethod
+    def wrap(cls, tab: np.ndarray, amp: np.ndarray, noise: np.ndarray, note_id: np.ndarray,
+             hop: np.ndarray) -> NeuralSlots:
+        """Slots over existing engine arrays: ``[V, ...]`` arrays become depth 1 (views, no copy),
+        ``[D, V, ...]`` arrays keep their depth."""
+        if tab.ndim == 2:
+            tab, amp, noise, note_id, hop = tab[None], amp[None], noise[None], note_id[None], hop[None]
+        sl = cls(tab=tab, amp=amp, noise=noise, note_id=note_id, hop=hop)
+        d, v = sl.tab.shape[:2]
+        want = {"tab": (d, v, TS + 1), "amp": (d, v), "noise": (d, v, N_NOISE_BANDS), "note_id": (d, v),
+                "hop": (d, v)}
+        for name, shp in want.items():
+            arr = getattr(sl, name)
+            if arr.shape != shp:
+                raise ValueError(f"neural slot {name} has shape {arr.shape}, expected {shp}")
+        return sl
 
     @property
     def n_voices(self) -> int:
         return int(self.tab.shape[1])
 
+    @property
+    def depth(self) -> int:
+        return int(self.tab.shape[0])
+
 
 class TimbreWorker(threading.Thread):
-    """Runs the model one hop ahead of the engine for every sounding voice.
+    """Runs the model ahead of the engine for every sounding voice.
 
     ``vf``: the engine's voice array [V, NVF]; ``slots``: :class:`NeuralSlots` of V voices;
     ``p``: engine parameters (reads P_SR, P_HOP (0 → the model's hop), P_MORPH, P_MORPH_TO);
-    ``st``: engine counters (reads S_SAMPLE). ``process_hop(h)`` does one hop synchronously
-    (offline rendering); ``start()`` runs the loop until ``stop()``.
+    ``st``: engine counters (reads S_SAMPLE). ``start()`` runs the loop until ``stop()``;
+    offline, call ``catch_up()`` before each block instead (synchronous, same frames).
+    Frames are computed in hop order, each advancing the voices' recurrent state one hop.
     """
 
     def __init__(self, timbre: OnnxTimbre, vf: np.ndarray, slots: NeuralSlots, p: np.ndarray, st: np.ndarray,
@@ -589,16 +618,29 @@ class TimbreWorker(threading.Thread):
         self.last_hop = target
         self.worst_seconds = max(self.worst_seconds, time.perf_counter() - t0)
 
+    def due(self) -> tuple[int, int]:
+        """``(first, last)`` hops whose frames may be written now (see :class:`NeuralSlots`)."""
+        hop = self.hop_size()
+        now = int(self.st[S_SAMPLE])
+        first = -(-now // hop)                                   # the next boundary the kernel meets
+        last = (now - 1) // hop + self.slots.depth               # its slot was consumed already
+        return max(first, self.last_hop + 1), last
+
+    def catch_up(self) -> int:
+        """Compute every frame that is due now, in hop order; returns how many hops were processed."""
+        first, last = self.due()
+        if self.last_hop >= 0 and first > self.last_hop + 1:
+            self.skipped_hops += first - self.last_hop - 1
+        n = 0
+        for t in range(first, last + 1):
+            self.process_hop(t)
+            n += 1
+        return n
+
     def run(self) -> None:
         try:
             while not self._stop_ev.is_set():
-                hop = self.hop_size()
-                target = int(self.st[S_SAMPLE]) // hop + 1
-                if target > self.last_hop:
-                    if self.last_hop >= 0 and target > self.last_hop + 1:
-                        self.skipped_hops += target - self.last_hop - 1
-                    self.process_hop(target)
-                else:
+                if self.catch_up() == 0:
                     self._stop_ev.wait(self.poll_seconds)
         except BaseException as e:  # noqa: BLE001 - reported to the owner through .error
             self.error = e
