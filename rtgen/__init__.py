@@ -9,9 +9,13 @@
 - Errors: :mod:`rtgen.errors` (``RtgenError`` and friends).
 """
 
-from .config import EngineSpec
-from .engine import Engine
-from .errors import ConfigError, DeviceError, ModelError, RtgenError
+from ._jitcache import configure_numba_cache
+
+configure_numba_cache()
+
+from .config import EngineSpec  # noqa: E402
+from .engine import Engine  # noqa: E402
+from .errors import ConfigError, DeviceError, ModelError, RtgenError  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["Engine", "EngineSpec", "RtgenError", "ConfigError", "DeviceError", "ModelError", "__version__"]
