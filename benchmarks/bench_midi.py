@@ -182,12 +182,7 @@ def bench_jitter_jack(n: int = 600) -> None:
 
 def _stream_output_latency(stream: Any) -> float:
     """PortAudio's reported output latency of a running stream (seconds), 0 if unknown."""
-    try:
-        from rtgen.backends.live import _sounddevice
-        info = _sounddevice()._lib.Pa_GetStreamInfo(stream._stream[0])
-        return float(info.outputLatency)
-    except Exception:
-        return 0.0
+    return float(stream.output_latency())
 
 
 def bench_midi_to_audio(periods: tuple[int, ...] = (64, 128), notes: int = 60) -> None:

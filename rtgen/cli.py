@@ -54,7 +54,7 @@ def _engine_options(p: argparse.ArgumentParser) -> None:
 def _make_engine(args: argparse.Namespace) -> Any:
     from .engine import Engine
 
-    preset = _load_preset(args.preset) if getattr(args, "preset", None) else _default_preset()
+    preset = load_preset_arg(args.preset) if getattr(args, "preset", None) else _default_preset()
     bpm = args.bpm if args.bpm is not None else (getattr(preset, "bpm", None) or 110.0)
     spec = EngineSpec(sample_rate=args.samplerate, block_size=args.blocksize, voices=args.voices,
                       seed=args.seed, bpm=float(bpm))
@@ -67,7 +67,8 @@ def _make_engine(args: argparse.Namespace) -> Any:
     return eng
 
 
-def _load_preset(name: str) -> Any:
+def load_preset_arg(name: str) -> Any:
+    """A preset by shipped name or .toml path, for the verbs' ``--preset`` option."""
     try:
         from .gen.presets import load_preset
     except ImportError as e:

@@ -370,6 +370,13 @@ class LiveStream:
         self.device_name = info["name"]
         return self
 
+    def output_latency(self) -> float:
+        """PortAudio's reported output latency of the running stream, in seconds (0 if not running)."""
+        if self._stream is None:
+            return 0.0
+        info = _sounddevice()._lib.Pa_GetStreamInfo(self._stream[0])
+        return float(info.outputLatency) if info else 0.0
+
     def active(self) -> bool:
         """False once the stream stopped by itself (e.g. the sound server went away)."""
         if self._stream is None:

@@ -203,8 +203,8 @@ def start_jam(midi_in: str | None = None, midi_out: str | None = None, preset: s
         from ..engine import Engine
         engine = Engine(spec or EngineSpec())
         if preset:
-            from ..cli import _load_preset, apply_preset
-            apply_preset(engine, _load_preset(preset))
+            from ..cli import apply_preset, load_preset_arg
+            apply_preset(engine, load_preset_arg(preset))
     audio_obj: Any = None
     audio_name = "clock thread (no audio)"
     if audio:

@@ -82,7 +82,7 @@ EV_TAG = 7            # free for the generator (e.g. the automaton state that ch
 # cmd row: [kind, a, b, c, d, e, f, time]; time < 0 means "as soon as possible",
 # otherwise the absolute sample at which it takes effect.
 C_NOTE_ON = 1         # a=note b=vel c=layer d=instr(-1 layer default) e=note_id(-1 auto)
-C_NOTE_OFF = 2        # a=note c=layer
+C_NOTE_OFF = 2        # a=note c=layer e=note_id (-1: any voice playing that note on that layer)
 C_SUSTAIN = 3         # a=0/1 c=layer
 C_PARAM = 4           # a=param index (P_*), b=value
 C_LAYER = 5           # a=layer b=column (LF_*) c=value
