@@ -5,12 +5,13 @@ formant-like instruments, of the harmonic's frequency), an ADSR, a brightness lo
 opens with velocity and a noise profile over the fixed noise bands. It is the baseline the
 neural timbre is measured against.
 
-Envelope semantics (the reference the engine's kernel and the offline renderer follow):
-attack rises linearly 0 → 1 in ``IP_ATTACK`` s, then falls linearly to ``IP_SUSTAIN`` in
-``IP_DECAY`` s and stays there; with ``IP_DECAY_TIME`` > 0 the held level is also multiplied
-by exp(-t / IP_DECAY_TIME) (struck and plucked instruments). After the note-off the level
-reached falls linearly to 0 in ``IP_RELEASE`` s. Noise follows exp(-t / IP_NOISE_DECAY) when
-that is > 0, else the same envelope.
+Envelope semantics (as the engine's kernel plays them; the offline renderer follows them):
+attack rises linearly 0 → 1 in ``IP_ATTACK`` s, then falls exponentially towards
+``IP_SUSTAIN`` (the gap shrinks by 60 dB in ``IP_DECAY`` s); with ``IP_DECAY_TIME`` > 0 the
+held level also falls by 60 dB every ``IP_DECAY_TIME`` s (struck and plucked instruments).
+After the note-off the level reached falls by 60 dB every ``IP_RELEASE`` s; the voice ends
+at -80 dB. Noise falls by 60 dB in ``IP_NOISE_DECAY`` s when that is > 0, else follows the
+envelope. Velocity gain and brightness cutoff: :func:`velocity_gain`, :func:`brightness_cutoff`.
 """
 
 from __future__ import annotations
@@ -97,25 +98,26 @@ def _spectrum(instr: int, f0: np.ndarray) -> np.ndarray:
     return np.broadcast_to(amps, f0.shape[:-1] + (N_HARM,)).astype(np.float64)
 
 
-# Per-instrument parameters: attack, decay, sustain, release, gain, brightness (× f0),
-# noise amount, noise decay (s), noise band gains (8), percussive decay time (s).
+# Per-instrument parameters: attack (s, linear), decay (s to -60 dB), sustain, release (s to
+# -60 dB), gain, brightness (× f0), noise amount, noise decay (s to -60 dB), noise band
+# gains (8), percussive decay (s to -60 dB while held).
 _Row = tuple[float, float, float, float, float, float, float, float, tuple[float, ...], float]
 _PARAMS: dict[str, _Row] = {
-    "piano": (0.004, 0.25, 0.6, 0.35, 0.45, 14.0, 0.06, 0.04,
-              (0.6, 1.0, 0.8, 0.5, 0.3, 0.15, 0.05, 0.02), 1.6),
-    "vibraphone": (0.003, 0.1, 1.0, 0.6, 0.40, 12.0, 0.02, 0.02,
-              (0.1, 0.2, 0.4, 0.8, 1.0, 0.6, 0.3, 0.1), 2.2),
-    "nylon_guitar": (0.003, 0.2, 0.5, 0.2, 0.45, 10.0, 0.04, 0.03,
-              (0.3, 0.6, 1.0, 0.8, 0.5, 0.3, 0.1, 0.03), 1.1),
-    "strings": (0.12, 0.15, 0.9, 0.35, 0.30, 30.0, 0.05, 0.0,
+    "piano": (0.004, 0.6, 0.6, 0.5, 0.45, 14.0, 0.06, 0.15,
+              (0.6, 1.0, 0.8, 0.5, 0.3, 0.15, 0.05, 0.02), 6.0),
+    "vibraphone": (0.003, 0.2, 1.0, 0.8, 0.40, 12.0, 0.02, 0.08,
+              (0.1, 0.2, 0.4, 0.8, 1.0, 0.6, 0.3, 0.1), 6.0),
+    "nylon_guitar": (0.003, 0.5, 0.5, 0.3, 0.45, 10.0, 0.04, 0.1,
+              (0.3, 0.6, 1.0, 0.8, 0.5, 0.3, 0.1, 0.03), 4.0),
+    "strings": (0.12, 0.4, 0.9, 0.35, 0.30, 30.0, 0.05, 0.0,
               (0.1, 0.3, 0.6, 1.0, 0.9, 0.6, 0.3, 0.1), 0.0),
-    "choir": (0.15, 0.1, 0.9, 0.4, 0.30, 24.0, 0.06, 0.0,
+    "choir": (0.15, 0.3, 0.9, 0.6, 0.30, 24.0, 0.06, 0.0,
               (0.1, 0.3, 0.5, 0.8, 1.0, 0.7, 0.4, 0.15), 0.0),
-    "trumpet": (0.03, 0.12, 0.8, 0.15, 0.35, 30.0, 0.03, 0.0,
+    "trumpet": (0.03, 0.3, 0.8, 0.2, 0.35, 30.0, 0.03, 0.0,
               (0.05, 0.2, 0.5, 1.0, 0.8, 0.5, 0.2, 0.05), 0.0),
-    "clarinet": (0.04, 0.1, 0.9, 0.12, 0.35, 24.0, 0.03, 0.0,
+    "clarinet": (0.04, 0.3, 0.9, 0.2, 0.35, 24.0, 0.03, 0.0,
               (0.05, 0.15, 0.4, 0.8, 1.0, 0.6, 0.2, 0.05), 0.0),
-    "flute": (0.06, 0.1, 0.85, 0.15, 0.35, 10.0, 0.10, 0.0,
+    "flute": (0.06, 0.3, 0.85, 0.2, 0.35, 10.0, 0.10, 0.0,
               (0.02, 0.05, 0.15, 0.4, 0.8, 1.0, 0.6, 0.2), 0.0),
 }
 
@@ -138,23 +140,33 @@ def instrument_params(instr: int) -> np.ndarray:
     return row
 
 
+LN1000 = 6.907755278982137      # ln(1000): -60 dB
+
+
 def adsr_level(ip: np.ndarray, t_on: np.ndarray, released: np.ndarray, t_rel: np.ndarray) -> np.ndarray:
     """Envelope level (0..1) per voice; ``ip`` is ``[V, NIP]``, times in seconds (see module doc)."""
     a = np.maximum(ip[:, IP_ATTACK], 1e-4)
     d = np.maximum(ip[:, IP_DECAY], 1e-4)
     s = ip[:, IP_SUSTAIN]
     r = np.maximum(ip[:, IP_RELEASE], 1e-4)
-    tau = ip[:, IP_DECAY_TIME]
+    t60 = ip[:, IP_DECAY_TIME]
 
     def held(t: np.ndarray) -> np.ndarray:
-        lev = np.where(t < a, t / a, np.where(t < a + d, 1.0 - (1.0 - s) * (t - a) / d, s))
-        return np.where(tau > 0, lev * np.exp(-t / np.where(tau > 0, tau, 1.0)), lev)
+        after = np.maximum(t - a, 0.0)
+        lev = np.where(t < a, t / a, s + (1.0 - s) * np.exp(-LN1000 * after / d))
+        return np.where(t60 > 0, lev * np.exp(-LN1000 * after / np.where(t60 > 0, t60, 1.0)), lev)
 
     t_on = np.maximum(np.asarray(t_on, dtype=np.float64), 0.0)
     t_rel = np.maximum(np.asarray(t_rel, dtype=np.float64), 0.0)
     rel = np.asarray(released, dtype=np.float64) > 0.5
     at_release = held(np.maximum(t_on - t_rel, 0.0))
-    return np.where(rel, at_release * np.maximum(0.0, 1.0 - t_rel / r), held(t_on))
+    out = np.where(rel, at_release * np.exp(-LN1000 * t_rel / r), held(t_on))
+    return np.where(out < 1e-4, 0.0, out)
+
+
+def release_seconds(instr: int) -> float:
+    """How long a released note of ``instr`` sounds at most (to -80 dB from full level)."""
+    return float(instrument_params(instr)[IP_RELEASE]) * 80.0 / 60.0
 
 
 class AdditiveTimbre(Timbre):
@@ -201,7 +213,7 @@ class AdditiveTimbre(Timbre):
         harm *= amp[:, None]
         t_on = np.asarray(features.t_on, dtype=np.float64)
         nd = ip[:, IP_NOISE_DECAY]
-        nenv = np.where(nd > 0, np.exp(-t_on / np.where(nd > 0, nd, 1.0)) * (features.released < 0.5), env)
+        nenv = np.where(nd > 0, np.exp(-LN1000 * t_on / np.where(nd > 0, nd, 1.0)) * env, env)
         noise = (ip[:, IP_NOISE] * ip[:, IP_GAIN] * velocity_gain(vel) * nenv)[:, None] \
             * ip[:, IP_NOISE_BAND:IP_NOISE_BAND + N_NOISE_BANDS]
         return Controls(amplitude=harm.sum(-1), harmonics=harm, noise=noise,

@@ -56,15 +56,15 @@ def midi_to_hz(note: np.ndarray | float) -> np.ndarray:
 
 
 def velocity_gain(vel: np.ndarray | float) -> np.ndarray:
-    """Reference velocity → linear gain curve (MIDI 1..127 → 0..1), used by the additive timbre."""
+    """Velocity → linear gain (MIDI 1..127 → 0..1): (vel / 127) ** 1.6, as the engine's kernel."""
     v = np.clip(np.asarray(vel, dtype=np.float64), 0.0, 127.0) / 127.0
-    return v ** 1.5
+    return v ** 1.6
 
 
 def brightness_cutoff(bright: float, f0: np.ndarray | float, vel: np.ndarray | float) -> np.ndarray:
-    """Reference cutoff (Hz) of the brightness lowpass: ``IP_BRIGHT`` × f0 scaled by velocity."""
-    v = np.clip(np.asarray(vel, dtype=np.float64), 1.0, 127.0) / 127.0
-    return bright * np.asarray(f0, dtype=np.float64) * (0.35 + 0.65 * v)
+    """Cutoff (Hz) of the one-pole brightness lowpass: IP_BRIGHT × f0 × (0.25 + 0.75 vel/127), as the kernel."""
+    v = np.clip(np.asarray(vel, dtype=np.float64), 0.0, 127.0) / 127.0
+    return np.minimum(bright * np.asarray(f0, dtype=np.float64) * (0.25 + 0.75 * v), 0.45 * SAMPLE_RATE)
 
 
 def harmonic_mask(f0: np.ndarray, sr: float, n_harm: int = N_HARM) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 from ..errors import ConfigError, RtgenError
-from ..rt.layout import IP_RELEASE, N_NOISE_BANDS, NIP, TS
+from ..rt.layout import N_NOISE_BANDS, NIP, TS
 from .base import NOISE_BAND_EDGES_HZ, Timbre, VoiceFeatures, controls_to_tables, midi_to_hz
 
 NEURAL_TAIL_SECONDS = 1.0      # how long a neural voice keeps sounding after its note-off (at most)
@@ -64,9 +64,9 @@ def _band_noises(n: int, sr: int, seed: int) -> np.ndarray:
 
 def _tail_seconds(timbre: Timbre, instr: int, sr: int) -> float:
     if timbre.name == "additive":
-        from .additive import instrument_params
+        from .additive import release_seconds
 
-        return float(instrument_params(instr)[IP_RELEASE]) + 0.02
+        return release_seconds(instr) + 0.02
     return NEURAL_TAIL_SECONDS
 
 

@@ -344,14 +344,18 @@ class OnnxTimbre(Timbre):
         late = float(held[-1]) / top
         if late < 0.5:     # decaying (struck / plucked): exponential fit from the peak to the end of the hold
             span = (n_hold - 1 - pk) * hop_s
-            row[IP_DECAY_TIME] = float(np.clip(span / max(np.log(1.0 / max(late, 1e-4)), 1e-3), 0.05, 10.0))
+            t60 = span * 6.907755278982137 / max(np.log(1.0 / max(late, 1e-4)), 1e-3)
+            row[IP_DECAY_TIME] = float(np.clip(t60, 0.2, 30.0))
             row[IP_SUSTAIN], row[IP_DECAY] = 1.0, 0.01
         else:
             row[IP_SUSTAIN] = float(np.clip(late, 0.0, 1.0))
             row[IP_DECAY] = 0.15
+        # release: seconds to -60 dB, fitted on the first -40 dB (or the 1 s observed)
         rel_part = peak_tab[n_hold:] / max(float(held[-1]), 1e-6)
         below = np.nonzero(rel_part < 0.01)[0]
-        row[IP_RELEASE] = float((below[0] + 1) * hop_s) if below.size else n_rel * hop_s
+        j = int(below[0]) if below.size else n_rel - 1
+        drop = max(np.log(1.0 / max(float(rel_part[j]), 1e-6)), 1e-3)
+        row[IP_RELEASE] = float(np.clip((j + 1) * hop_s * 6.907755278982137 / drop, 0.02, 10.0))
         row[IP_GAIN] = float(np.clip(top / float(velocity_gain(80.0)), 0.0, 4.0))
         row[IP_BRIGHT] = 60.0          # the spectra already carry the brightness; keep the lowpass open
         nz = noise[:n_hold].mean(axis=0)
