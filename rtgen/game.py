@@ -519,7 +519,7 @@ class MusicController:
         self._lock = threading.RLock()
         self._slots: list[int] = []                       # slots of the current state's generators
         self._reserved: dict[int, float] = {}             # slot -> sample until which it is in use
-        self._layer_base = {name: 1.0 for name in LAYER_NAMES}
+        self._layer_base = {name: float(engine.state.lf[i, LF_GAIN]) for i, name in enumerate(LAYER_NAMES)}
         self._layer_mult: dict[str, float] = {}
         self._beat_cbs: list[BeatCallback] = []
         self._bar_cbs: list[BeatCallback] = []
