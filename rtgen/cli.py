@@ -202,8 +202,10 @@ def _summary(stats: Any, eng: Any, extra: dict[str, Any] | None = None) -> str:
 
 def cmd_play(args: argparse.Namespace) -> int:
     from .backends.live import LiveStream
+    from .ui.session import PlaySession, make_play_engine
 
-    eng = _make_engine(args)
+    eng = make_play_engine(args)          # _make_engine, or a preset file with [midi_map]/[states]...
+    extras = PlaySession(eng, args)
     server = None
     if args.jack_dummy:
         from .backends.jackserver import JackServer
@@ -230,18 +232,25 @@ def cmd_play(args: argparse.Namespace) -> int:
         def _sig(*_: object) -> None:
             stop["flag"] = True
 
-        old = signal.signal(signal.SIGINT, _sig)
-        t_end = time.monotonic() + args.seconds if args.seconds else float("inf")
+        extras.start(live=True)
         try:
-            while not stop["flag"] and time.monotonic() < t_end:
-                time.sleep(0.05)
-                eng.events()            # keep the event ring drained
-                if not stream.active():
-                    break
+            if args.ui:
+                extras.run_ui(args.seconds, stream)
+            else:
+                old = signal.signal(signal.SIGINT, _sig)
+                t_end = time.monotonic() + args.seconds if args.seconds else float("inf")
+                try:
+                    while not stop["flag"] and time.monotonic() < t_end:
+                        time.sleep(0.02)
+                        extras.poll()       # drain the event ring: callbacks, OSC beats, recording
+                        if not stream.active():
+                            break
+                finally:
+                    signal.signal(signal.SIGINT, old)
         finally:
-            signal.signal(signal.SIGINT, old)
+            extra = extras.stop()
         stats = stream.stop()
-        print(_summary(stats, eng))
+        print(_summary(stats, eng, extra))
         if stream.lost:
             print("rtgen: the audio stream stopped: the sound server went away", file=sys.stderr)
             return 3
@@ -323,6 +332,19 @@ def build_parser() -> argparse.ArgumentParser:
                     help="start a private JACK server with the dummy driver and play into it")
     pl.add_argument("--or-render", metavar="OUT.wav", default=None,
                     help="when no audio device can be opened, render to this file instead")
+    lv = pl.add_argument_group("live performance and games")
+    lv.add_argument("--osc", metavar="PORT", type=int, default=None,
+                    help="OSC server on 127.0.0.1:PORT (address space: docs/osc.md)")
+    lv.add_argument("--record", metavar="DIR", default=None,
+                    help="record DIR/session.wav and DIR/session.mid (one track per layer)")
+    lv.add_argument("--ui", action="store_true", help="terminal UI (keys: p panic, n next scene, r record, q quit)")
+    lv.add_argument("--midi-clock-in", metavar="NAME", default=None,
+                    help="follow MIDI clock from this port ('virtual': a port rtgen-clock:clock)")
+    lv.add_argument("--midi-clock-out", metavar="NAME", default=None,
+                    help="send MIDI clock to this port ('virtual': a port rtgen-clock:out)")
+    lv.add_argument("--link", action="store_true", help="join an Ableton Link session (needs LinkPython-extern)")
+    lv.add_argument("--midi-in", metavar="NAME", default=None,
+                    help="MIDI input for the preset's [midi_map] (default: a virtual port rtgen:in)")
     pl.set_defaults(func=cmd_play)
 
     r = sub.add_parser("render", help="render to a WAV file", description="Render offline to a WAV/FLAC "
