@@ -72,6 +72,7 @@ def play_with_pyo(engine: Any, seconds: float, audio: str = "portaudio", block_s
     s.boot()
     if not s.getIsBooted():
         raise DeviceError(f"pyo could not open its {audio} audio device")
+    block_size = int(s.getBufferSize())       # JACK imposes its own period on pyo
     objs: list[Any] = []
     try:
         src = RtgenSource(engine, server=s)

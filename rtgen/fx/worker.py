@@ -9,7 +9,7 @@ advances the return head after writing.
 
 Where the worker runs (``fx.worker``):
 
-- ``"process"`` (default): a separate Python process (``python -m rtgen.fx.worker``)
+- ``"process"`` (default): a separate Python process (``python -m rtgen.fx.workerproc``)
   with the three ring arrays in POSIX shared memory. It has its own GIL, so the host
   process's busy threads (a game loop, a UI) cannot delay it. Parameter changes go to
   it as JSON lines on its stdin. No pickling is involved.
@@ -222,7 +222,7 @@ class FxWorker:
             self.engine.state = s._replace(fxs=fxs, fxr=fxr, fxi=fxi, fxa=fxa)
         else:
             self.engine.state = s._replace(fxs=fxs, fxr=fxr, fxi=fxi)
-        cmd = [sys.executable, "-m", "rtgen.fx.worker", shm.name, str(self.engine.spec.sample_rate),
+        cmd = [sys.executable, "-m", "rtgen.fx.workerproc", shm.name, str(self.engine.spec.sample_rate),
                json.dumps(self.config), str(os.getpid()), str(naux)]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                       env=dict(os.environ))
@@ -356,6 +356,3 @@ def _child(argv: list[str]) -> int:
         shm.close()
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(_child(sys.argv[1:]))
