@@ -113,7 +113,11 @@ class PlaySession:
         from ..control.params import MidiMap
 
         self.midi_map = MidiMap(self.controller, spec)
-        mi = MidiInput(self.engine, getattr(self.args, "midi_in", None), listeners=[self.midi_map]).start()
+        try:
+            mi = MidiInput(self.engine, getattr(self.args, "midi_in", None), listeners=[self.midi_map]).start()
+        except (RuntimeError, LookupError, OSError) as e:     # no MIDI system, or the port is not there
+            log.warning("the preset's MIDI map is not active: %s", e)
+            return
         self.parts.append(("midi-map", mi))
 
     def start_recording(self) -> str:
