@@ -150,7 +150,8 @@ class PlaySession:
         """Drain the engine's events into the controller's callbacks and sinks (call it often)."""
         self.controller.poll()
 
-    def run_ui(self, seconds: float | None, stream: Any = None, continuator: Any = None) -> None:
+    def run_ui(self, seconds: float | None, stream: Any = None, continuator: Any = None,
+               headless: bool = False) -> Any:
         from .app import RtgenApp
 
         presets: list[str] = []
@@ -174,7 +175,8 @@ class PlaySession:
                 app.set_timer(float(seconds), app.exit)
 
         app.call_later(mount)
-        app.run()
+        app.run(headless=headless)
+        return app
 
     # -------------------------------------------------------------- stop
     def stop(self) -> dict[str, Any]:
