@@ -406,7 +406,7 @@ def load_music(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{p}: no such file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
-    out = {}
+    out: dict[str, Any] = {}
     for k in ("params", "states", "stingers"):
         if k in doc:
             if not isinstance(doc[k], dict):
@@ -868,18 +868,18 @@ class MusicController:
         if len(rows) == 0:
             self._check_pending(self._now())
             return 0
-        for fn in list(self._event_sinks):
-            self._safe(fn, rows)
+        for sink in list(self._event_sinks):
+            self._safe(sink, rows)
         beats = rows[rows[:, 0] == O_BEAT]
         for r in beats:
             b = Beat(int(r[1]), int(r[2]), int(r[3]), int(r[4]))
             self._check_pending(b.sample + 1)
             self.last_beat = b
-            for fn in list(self._beat_cbs):
-                self._safe(fn, b)
+            for cb in list(self._beat_cbs):
+                self._safe(cb, b)
             if b.downbeat:
-                for fn in list(self._bar_cbs):
-                    self._safe(fn, b)
+                for cb in list(self._bar_cbs):
+                    self._safe(cb, b)
         if self._note_cbs:
             ons = rows[rows[:, 0] == O_NOTE_ON]
             if len(ons):

@@ -52,6 +52,16 @@ def _wait_handled(srv: OscServer, n: int, timeout: float = 3.0) -> None:
         time.sleep(0.005)
 
 
+def _settle(srv: OscServer, timeout: float = 3.0) -> None:
+    """Wait until every message received is counted (a reply can arrive before its own count)."""
+    t = time.monotonic() + timeout
+    while time.monotonic() < t:
+        st = srv.stats
+        if st.handled + st.unknown + st.bad_args == st.messages and st.messages + st.malformed >= st.packets:
+            return
+        time.sleep(0.005)
+
+
 def _ping(client: socket.socket, srv: OscServer, tag: str = "x") -> list[object]:
     from pythonosc.osc_message import OscMessage
 
@@ -75,6 +85,7 @@ def test_address_space_drives_the_engine(server) -> None:
                  _msg("/rtgen/stinger", "hit", "immediate")):
         _send(client, srv, data)
     _ping(client, srv)
+    _settle(srv)
     eng.render(frames=1024)
     assert srv.stats.handled == 7, srv.stats
     assert m.state == "explore"
@@ -126,6 +137,7 @@ def test_bad_input_is_ignored_and_counted(server, caplog) -> None:
         _send(client, srv, data)
     _ping(client, srv, "after")
     _wait_handled(srv, len(bad) + 1)
+    _settle(srv)
     st = srv.stats
     assert st.malformed >= 2 and st.unknown == 2 and st.handled == 1
     assert st.malformed + st.unknown + st.bad_args == len(bad)
