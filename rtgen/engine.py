@@ -74,6 +74,7 @@ from .rt.layout import (
     N_INSTR,
     N_LAYERS,
     N_NOISE_BANDS,
+    NF_DEPTH,
     O_NOTE_ON,
     P_ATTACK,
     P_BEAT,
@@ -85,6 +86,7 @@ from .rt.layout import (
     P_LIMIT_GAIN,
     P_LIMIT_RELEASE,
     P_MASTER_GAIN,
+    P_NEURAL,
     P_RELEASE,
     P_SR,
     P_SUSTAIN,
@@ -165,8 +167,10 @@ class Engine:
         self._slots: list[Sequencer | None] = [None] * N_GEN
         self._retire: dict[int, int] = {}     # slot -> ring index of its deactivation
         self._live = False
+        self._worker: Any = None
         self.timbre = self._load_timbre(timbre)
         self._init_state()
+        self._init_neural()
 
     # ------------------------------------------------------------------ setup
     def _load_timbre(self, timbre: str | Timbre) -> Timbre:
@@ -176,6 +180,41 @@ class Engine:
         t = timbre if isinstance(timbre, _T) else load_timbre(str(timbre))
         t.fill_tables(self.state.itab, self.state.iparam, float(self.spec.sample_rate))
         return t
+
+    def _init_neural(self) -> None:
+        """With a neural timbre: its worker computes frames a hop ahead into the engine's ring."""
+        from .timbre.base import Timbre as _T
+
+        if type(self.timbre).__name__ != "OnnxTimbre" or not isinstance(self.timbre, _T):
+            return
+        from .timbre.onnx import NeuralSlots, TimbreWorker
+
+        s = self.state
+        slots = NeuralSlots.wrap(s.nf_tab, s.nf_amp, s.nf_noise, s.nf_id, s.nf_hop)
+        self._worker = TimbreWorker(self.timbre, s.vf, slots, s.p, s.st)  # type: ignore[arg-type]
+        s.p[P_NEURAL] = 1.0
+
+    @property
+    def neural(self) -> bool:
+        """True when voices play the neural timbre (its worker feeds frames)."""
+        return self._worker is not None
+
+    def start_worker(self) -> None:
+        """Run the timbre worker in a thread (the live backend does this when the stream starts)."""
+        if self._worker is not None and not self._worker.is_alive():
+            if self._worker.hops:                  # a thread starts once: make a fresh one
+                from .timbre.onnx import TimbreWorker
+
+                w = self._worker
+                self._worker = TimbreWorker(w.timbre, w.vf, w.slots, w.p, w.st)
+                self._worker.state[:] = w.state
+                self._worker.note_of[:] = w.note_of
+                self._worker.last_hop = w.last_hop
+            self._worker.start()
+
+    def stop_worker(self) -> None:
+        if self._worker is not None and self._worker.is_alive():
+            self._worker.stop()
 
     def _init_state(self) -> None:
         s, sp = self.state, self.spec
@@ -220,8 +259,21 @@ class Engine:
                               f"{out.shape}")
         if self._live:
             raise ConfigError("this engine is playing live; its audio thread owns render()")
-        if out.shape[0]:
-            kernel.render(self.state, out, out.shape[0])
+        n = out.shape[0]
+        if self._worker is not None and not self._worker.is_alive():
+            # offline: the worker computes frames synchronously on an absolute grid of
+            # (depth - 1) hops, so the frames, like the audio, do not depend on the block size
+            piece = (NF_DEPTH - 1) * int(self.state.p[P_HOP])
+            pos = 0
+            while pos < n:
+                t = int(self.state.st[S_SAMPLE])
+                if t % piece == 0:
+                    self._worker.catch_up()
+                m = min(piece - t % piece, n - pos)
+                kernel.render(self.state, out[pos:pos + m], m)
+                pos += m
+        elif n:
+            kernel.render(self.state, out, n)
         return out
 
     # ------------------------------------------------------------------ commands
@@ -233,11 +285,14 @@ class Engine:
         """
         return self._writers[ring].push(kind, a, b, c, d, e, f, time)
 
-    def note_on(self, note: float, velocity: float = 100, layer: int | str = LAYER_PLAYER, instrument: int = -1,
-                time: float = -1.0, ring: int = RING_CONTROL, pan: float = 0.0) -> bool:
-        """Start a note (MIDI note, velocity 1..127) on a layer (index or name); velocity 0 is a note-off."""
+    def note_on(self, note: float, velocity: float = 100, layer: int | str = LAYER_PLAYER,
+                instrument: int | str = -1, time: float = -1.0, ring: int = RING_CONTROL, pan: float = 0.0) -> bool:
+        """Start a note (MIDI note, velocity 1..127) on a layer (index or name), with the layer's
+        instrument or a given one (index or name); velocity 0 is a note-off."""
         if isinstance(layer, str):
             layer = self.layer_index(layer)
+        if isinstance(instrument, str):
+            instrument = self.instrument_index(instrument)
         if velocity <= 0:
             return self.note_off(note, layer, time=time, ring=ring)
         return self.command(C_NOTE_ON, float(note), float(min(velocity, 127)), layer, instrument, -1.0, pan,
@@ -463,6 +518,7 @@ class Engine:
             "nonfinite_caught": int(st[S_NONFINITE]),
             "clips": int(st[S_CLIPS]),
             "late_frames": int(st[S_LATE_FRAMES]),
+            "timbre": "neural" if self.neural else "additive",
             "active_voices": self.active_voices(),
         }
 

@@ -129,23 +129,6 @@ def test_non_finite_commands_are_rejected_and_counted() -> None:
     assert np.all(np.isfinite(out)) and np.abs(out).max() == 0.0
 
 
-def test_nan_in_neural_frames_never_reaches_the_output() -> None:
-    from rtgen.rt.layout import P_NEURAL
-
-    eng = Engine(EngineSpec(seed=0))
-    eng.state.p[P_NEURAL] = 1.0
-    eng.note_on(60, 100)
-    render_blocks(eng, 256, 64)
-    v = int(np.flatnonzero(eng.state.vf[:, VF_STATE] != VS_FREE)[0])
-    eng.state.nf_tab[v, :] = np.nan
-    eng.state.nf_amp[v] = np.nan
-    eng.state.nf_id[v] = int(eng.state.vf[v, 12])
-    eng.state.nf_hop[v] = 1
-    out = render_blocks(eng, 4800, 64)
-    assert np.all(np.isfinite(out)) and np.abs(out).max() > 0.0
-    assert eng.stats()["late_frames"] >= 1
-
-
 def test_a_full_ring_drops_and_counts_and_never_blocks() -> None:
     eng = Engine(EngineSpec(seed=0))
     ok = [eng.note_on(60, 1, ring=RING_MIDI) for _ in range(CMD_CAP + 100)]

@@ -217,10 +217,20 @@ def test_worker_frames_match_get_controls(timbre: OnnxTimbre) -> None:
     w = TimbreWorker(timbre, vf, slots, p, st)
     w.process_hop(0)
     n = len(notes)
-    t_on = (vf[:n, VF_AGE] + HOP) / SR
     rel = (vf[:n, VF_STATE] == VS_RELEASED).astype(float)
-    c = timbre.get_controls(VoiceFeatures(midi_to_hz(vf[:n, VF_NOTE]), vf[:n, VF_VEL], t_on, rel,
-                                          rel * (vf[:n, VF_REL_AGE] + HOP) / SR, vf[:n, VF_INSTR]))
+
+    def controls(j: int, state: np.ndarray | None):   # the features of hop j, as the worker forms them
+        t_on = (vf[:n, VF_AGE] + (j + 1) * HOP) / SR
+        t_rel = rel * np.maximum(vf[:n, VF_REL_AGE] + (j + 1) * HOP, 0) / SR
+        return timbre.get_controls(VoiceFeatures(midi_to_hz(vf[:n, VF_NOTE]), vf[:n, VF_VEL], t_on, rel, t_rel,
+                                                 vf[:n, VF_INSTR]), state)
+
+    # the notes sounded 1000 samples before hop 0: the worker first runs the model over those
+    # ceil(1000 / HOP) hops (state only), as a note's sequence starts at its note-on in training
+    state = None
+    for j in range(-int(np.ceil(1000 / HOP)), 0):
+        state = controls(j, state).state
+    c = controls(0, state)
     tabs, gain = controls_to_tables(c.harmonics)
     np.testing.assert_allclose(slots.tab[0, :n], tabs, atol=2e-5)
     np.testing.assert_allclose(slots.amp[0, :n], gain, rtol=1e-4, atol=1e-9)

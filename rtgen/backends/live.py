@@ -111,11 +111,11 @@ def _state_from_table(tbl):
         a2(14, np.float64),  # pq
         a3(15, np.float32),  # itab
         a2(16, np.float64),  # iparam
-        a2(17, np.float32),  # nf_tab
-        a1(18, np.float64),  # nf_amp
-        a2(19, np.float64),  # nf_noise
-        a1(20, np.int64),    # nf_id
-        a1(21, np.int64),    # nf_hop
+        a3(17, np.float32),  # nf_tab
+        a2(18, np.float64),  # nf_amp
+        a3(19, np.float64),  # nf_noise
+        a2(20, np.int64),    # nf_id
+        a2(21, np.int64),    # nf_hop
         a2(22, np.float64),  # vnb
         a3(23, np.float64),  # nz
         a2(24, np.float64),  # nzc
@@ -358,6 +358,7 @@ class LiveStream:
                               f"{ffi.string(lib.Pa_GetErrorText(err)).decode()}")
         self._stream = stream
         self.engine._live = True
+        self.engine.start_worker()
         self._b0 = int(self.engine.state.st[S_BLOCKS])
         self._u0 = int(self.engine.state.st[S_UNDERFLOWS])
         err = lib.Pa_StartStream(stream[0])
@@ -401,6 +402,7 @@ class LiveStream:
                 _abandon_portaudio()
             self._stream = None
             self.engine._live = False
+            self.engine.stop_worker()
         return self.stats()
 
     def stats(self) -> LiveStats:

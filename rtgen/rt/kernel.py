@@ -145,6 +145,7 @@ from .layout import (
     VF_LAYER,
     VF_LP,
     VF_LP_COEF,
+    VF_NEURAL,
     VF_NOISE,
     VF_NOISE_COEF,
     VF_NOISE_ENV,
@@ -610,8 +611,41 @@ def emit_beats(S, t0):
 
 
 @njit(cache=True)
+def _voice_gain(S):
+    vg = S.p[P_VOICE_GAIN]
+    return vg if vg > 0.0 else 1.0
+
+
+@njit(cache=True)
+def _to_fallback(S, v):
+    """A neural voice whose frame is late continues on the additive envelope at the same level."""
+    g = S.vf[v, VF_GAIN]
+    lvl = S.vf[v, VF_AMP] * _voice_gain(S)
+    env = lvl / g if g > 0.0 else 0.0
+    if env > 1.0:
+        env = 1.0
+    S.vf[v, VF_ENV] = env
+    S.vf[v, VF_SUSLEVEL] = env
+    S.vf[v, VF_ENV_STAGE] = ES_SUSTAIN if S.vf[v, VF_STATE] == VS_ON else ES_RELEASE
+    S.vf[v, VF_AMP] = 1.0
+    S.vf[v, VF_AMP_TARGET] = 1.0
+    S.vf[v, VF_AMP_INC] = 0.0
+    S.vf[v, VF_NEURAL] = 0.0
+    # noise: the last frame's bands, on the envelope from here
+    S.vf[v, VF_NOISE] = 1.0 / g if g > 0.0 else 0.0
+    S.vf[v, VF_NOISE_ENV] = 1.0
+    S.vf[v, VF_NOISE_COEF] = 1.0
+
+
+@njit(cache=True)
 def neural_frames(S, t0):
-    """At a hop boundary, move each voice onto the frame the timbre worker published for it."""
+    """At a hop boundary, move each voice onto the frame the timbre worker published for it.
+
+    Frames live in a ring of ``NF_DEPTH`` per voice (hop h in slot h % NF_DEPTH). A voice
+    with its frame plays it at the model's absolute level (``VF_AMP * P_VOICE_GAIN``, no ADSR,
+    no velocity gain: the model's amplitude holds them); a voice whose frame is missing or
+    not finite continues on the additive envelope from the same level, and is counted.
+    """
     hop = int(S.p[P_HOP])
     if hop <= 0 or t0 % hop != 0:
         return
@@ -619,39 +653,48 @@ def neural_frames(S, t0):
     S.st[S_HOP_INDEX] = h
     if S.p[P_NEURAL] <= 0.0:
         return
+    depth = S.nf_hop.shape[0]
+    sl = h % depth
     inv = 1.0 / hop
+    vg = _voice_gain(S)
     for v in range(S.vf.shape[0]):
         if S.vf[v, VF_STATE] == VS_FREE:
             continue
-        if S.nf_hop[v] == h and S.nf_id[v] == int(S.vf[v, VF_NOTE_ID]):
-            amp = S.nf_amp[v]
-            if not math.isfinite(amp) or amp < 0.0:
-                S.st[S_LATE_FRAMES] += 1
-                continue
-            ok = True
-            for i in range(S.nf_tab.shape[1]):
-                if not math.isfinite(S.nf_tab[v, i]):
+        ok = S.nf_hop[sl, v] == h and S.nf_id[sl, v] == int(S.vf[v, VF_NOTE_ID])
+        amp = S.nf_amp[sl, v] if ok else 0.0
+        if ok and not (math.isfinite(amp) and 0.0 <= amp <= 16.0):
+            ok = False
+        if ok:
+            for i in range(S.nf_tab.shape[2]):
+                if not math.isfinite(S.nf_tab[sl, v, i]):
                     ok = False
                     break
-            if not ok:
+        if not ok:
+            if S.vf[v, VF_NEURAL] > 0.0:
+                _to_fallback(S, v)
                 S.st[S_LATE_FRAMES] += 1
-                continue
+            elif S.vf[v, VF_AGE] >= depth * hop:
+                S.st[S_LATE_FRAMES] += 1      # its first frame should have come by now
+            continue
+        if S.vf[v, VF_NEURAL] <= 0.0:
+            # from the envelope to the model: start from the level the voice has now
+            lvl = S.vf[v, VF_ENV] * S.vf[v, VF_GAIN]
+            S.vf[v, VF_AMP] = lvl / vg
+            S.vf[v, VF_NEURAL] = 1.0
+            S.vf[v, VF_LP_COEF] = 1.0
+        if S.vf[v, VF_XF] > 0.0:
             for i in range(S.vtab.shape[2]):
-                S.vtab[v, 0, i] = S.vtab[v, 1, i] if S.vf[v, VF_XF] > 0.0 else S.vtab[v, 0, i]
-            for i in range(S.vtab.shape[2]):
-                S.vtab[v, 1, i] = S.nf_tab[v, i]
-            S.vf[v, VF_XF] = 1e-12
-            S.vf[v, VF_XF_INC] = inv
-            if amp > 4.0:
-                amp = 4.0
-            S.vf[v, VF_AMP_TARGET] = amp
-            S.vf[v, VF_AMP_INC] = (amp - S.vf[v, VF_AMP]) * inv
-            for b in range(N_NOISE_BANDS):
-                x = S.nf_noise[v, b]
-                S.vnb[v, b] = x if (math.isfinite(x) and 0.0 <= x <= 4.0) else 0.0
-            S.vf[v, VF_NOISE] = 1.0
-        elif S.vf[v, VF_AGE] >= hop:
-            S.st[S_LATE_FRAMES] += 1
+                S.vtab[v, 0, i] = S.vtab[v, 1, i]
+        for i in range(S.vtab.shape[2]):
+            S.vtab[v, 1, i] = S.nf_tab[sl, v, i]
+        S.vf[v, VF_XF] = 1e-12
+        S.vf[v, VF_XF_INC] = inv
+        S.vf[v, VF_AMP_TARGET] = amp
+        S.vf[v, VF_AMP_INC] = (amp - S.vf[v, VF_AMP]) * inv
+        for b in range(N_NOISE_BANDS):
+            x = S.nf_noise[sl, v, b]
+            S.vnb[v, b] = x if (math.isfinite(x) and 0.0 <= x <= 16.0) else 0.0
+        S.vf[v, VF_NOISE] = 1.0
 
 
 @njit(cache=True)
@@ -662,10 +705,18 @@ def noise_gains(S):
             S.nz[lay, b, 3] = S.nz[lay, b, 2]      # previous chunk's gain: start of the ramp
             S.nz[lay, b, 2] = 0.0
     for v in range(S.vf.shape[0]):
-        if S.vf[v, VF_STATE] == VS_FREE or S.vf[v, VF_NOISE] <= 0.0:
+        if S.vf[v, VF_STATE] == VS_FREE:
+            continue
+        # the noise envelope advances once per chunk (the same whatever the host block size)
+        if S.vf[v, VF_AGE] > 0.0:
+            S.vf[v, VF_NOISE_ENV] *= S.vf[v, VF_NOISE_COEF] ** CHUNK
+        if S.vf[v, VF_NOISE] <= 0.0:
             continue
         lay = int(S.vf[v, VF_LAYER])
-        a = S.vf[v, VF_NOISE] * S.vf[v, VF_NOISE_ENV] * S.vf[v, VF_ENV] * S.vf[v, VF_GAIN]
+        if S.vf[v, VF_NEURAL] > 0.0:
+            a = _voice_gain(S)
+        else:
+            a = S.vf[v, VF_NOISE] * S.vf[v, VF_NOISE_ENV] * S.vf[v, VF_ENV] * S.vf[v, VF_GAIN]
         for b in range(N_NOISE_BANDS):
             x = a * S.vnb[v, b]
             S.nz[lay, b, 2] += x * x
@@ -729,15 +780,25 @@ def render_voices(S, a, b):
         pcoef = _coef(pdec, sr) if pdec > 0.0 else 1.0
         pan = S.vf[v, VF_PAN]
         ang = (pan + 1.0) * 0.25 * math.pi
-        g = S.vf[v, VF_GAIN]
+        neural = S.vf[v, VF_NEURAL] > 0.0
+        g = _voice_gain(S) if neural else S.vf[v, VF_GAIN]
+        if neural:
+            env = 1.0             # the model's amplitude is the whole envelope
+            stage = -1
         gl = math.cos(ang) * g
         gr = math.sin(ang) * g
         t0 = S.vtab[v, 0]
         t1 = S.vtab[v, 1]
         done = False
-        last = 0.0
+        # a released neural voice ends on the first sample where the model's level is below
+        # -80 dB and heading there, or 10 s after its release, whatever the model says
+        neural_rel = neural and st == VS_RELEASED
+        rel_left = 10.0 * sr - S.vf[v, VF_REL_AGE]
         i = 0
         for i in range(m):
+            if neural_rel and ((amp * g < ENV_FLOOR and ampt * g < ENV_FLOOR) or i >= rel_left):
+                done = True
+                break
             if stage == ES_ATTACK:
                 env += att_inc
                 if env >= 1.0:
@@ -750,7 +811,7 @@ def render_voices(S, a, b):
                     stage = ES_SUSTAIN
             elif stage == ES_SUSTAIN:
                 env *= pcoef
-            else:
+            elif stage == ES_RELEASE:
                 env *= rcoef
                 if env < ENV_FLOOR:
                     done = True
@@ -777,20 +838,18 @@ def render_voices(S, a, b):
             y = lp * env * amp
             S.lbuf[lay, off + i, 0] += y * gl
             S.lbuf[lay, off + i, 1] += y * gr
-            last = y
         S.vf[v, VF_PHASE] = ph
-        S.vf[v, VF_ENV] = env
-        S.vf[v, VF_ENV_STAGE] = stage
+        if not neural:
+            S.vf[v, VF_ENV] = env
+            S.vf[v, VF_ENV_STAGE] = stage
         S.vf[v, VF_XF] = xf
         S.vf[v, VF_AMP] = amp
         S.vf[v, VF_AMP_INC] = ampi
         S.vf[v, VF_LP] = lp
         S.vf[v, VF_AGE] += m
         S.vf[v, VF_LAST_OUT] = env * g * (amp if amp > 0.0 else 0.0)
-        S.vf[v, VF_NOISE_ENV] *= S.vf[v, VF_NOISE_COEF] ** m
         if st == VS_RELEASED:
             S.vf[v, VF_REL_AGE] += m
-        _ = last
         if done:
             free_voice(S, v)
 

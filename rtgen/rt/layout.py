@@ -25,6 +25,7 @@ GEN_NI = 64           # int64 state words per generator slot
 GEN_NF = 64           # float64 state words per generator slot
 GEN_NB = 65536        # int32 scratch/data words per generator slot (grammar tables, CA grids, strings)
 N_NOISE_BANDS = 8     # per-layer noise filter bank
+NF_DEPTH = 4          # neural frames published ahead per voice (ring; hop h uses slot h % NF_DEPTH)
 EVW = 8               # width of a note-event row (sequencer -> engine)
 EV_CAP = 1024         # note events one chunk may produce (all generators together)
 PQ_CAP = 4096         # pending (future) note on/off queue
@@ -185,7 +186,8 @@ VF_LAST_OUT = 25      # |last sample| (for stealing the quietest)
 VF_BEND = 26          # semitones
 VF_GEN = 27           # generator slot that started it (-1 none)
 VF_NOISE = 28         # noise amount of this voice (0..1) feeding the layer's noise bank
-NVF = 32
+VF_NEURAL = 32        # 1 while the voice plays the neural timbre's frames (level = VF_AMP * P_VOICE_GAIN)
+NVF = 40
 
 VS_FREE = 0
 VS_ON = 1
@@ -257,7 +259,7 @@ IP_BRIGHT = 5         # lowpass cutoff as a multiple of f0 at full velocity
 IP_NOISE = 6          # noise amount 0..1
 IP_NOISE_DECAY = 7    # seconds: noise envelope decay (0 = follows the ADSR)
 IP_NOISE_BAND = 8     # IP_NOISE_BAND .. +7: relative gains of the noise bands
-IP_DECAY_TIME = 16    # >0: percussive exponential decay time constant (s) while held
+IP_DECAY_TIME = 16    # >0: percussive decay while held: seconds to fall 60 dB (like IP_DECAY, IP_RELEASE)
 NIP = 24
 
 # live-path timing (written by the live callback) for constant-latency scheduling

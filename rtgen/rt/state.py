@@ -7,8 +7,7 @@ objects) and rebuilt from raw addresses inside the live ``@cfunc`` callback (see
 
 from __future__ import annotations
 
-from collections import namedtuple
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,6 +27,7 @@ from .layout import (
     N_LAYERS,
     N_NOISE_BANDS,
     N_NOTES,
+    NF_DEPTH,
     NH,
     NIP,
     NLF,
@@ -61,11 +61,11 @@ FIELDS: tuple[tuple[str, Any, Any], ...] = (
     ("pq", np.float64, lambda v: (PQ_CAP, PQW)),
     ("itab", np.float32, lambda v: (N_INSTR, N_NOTES, TS + 1)),
     ("iparam", np.float64, lambda v: (N_INSTR, NIP)),
-    ("nf_tab", np.float32, lambda v: (v, TS + 1)),
-    ("nf_amp", np.float64, lambda v: (v,)),
-    ("nf_noise", np.float64, lambda v: (v, N_NOISE_BANDS)),
-    ("nf_id", np.int64, lambda v: (v,)),
-    ("nf_hop", np.int64, lambda v: (v,)),
+    ("nf_tab", np.float32, lambda v: (NF_DEPTH, v, TS + 1)),    # neural frames (timbre worker)
+    ("nf_amp", np.float64, lambda v: (NF_DEPTH, v)),
+    ("nf_noise", np.float64, lambda v: (NF_DEPTH, v, N_NOISE_BANDS)),
+    ("nf_id", np.int64, lambda v: (NF_DEPTH, v)),
+    ("nf_hop", np.int64, lambda v: (NF_DEPTH, v)),
     ("vnb", np.float64, lambda v: (v, N_NOISE_BANDS)),          # per-voice noise band gains
     ("nz", np.float64, lambda v: (N_LAYERS, N_NOISE_BANDS, 4)),   # SVF states + previous gain
     ("nzc", np.float64, lambda v: (N_NOISE_BANDS, 4)),           # SVF coefficients (f, q, 0, 0)
@@ -76,12 +76,50 @@ FIELDS: tuple[tuple[str, Any, Any], ...] = (
     ("fxi", np.int64, lambda v: (16,)),                           # effects ring indices (FXI_*)
 )
 
-EngineState = namedtuple("EngineState", [f[0] for f in FIELDS])  # type: ignore[misc]
+
+
+class EngineState(NamedTuple):
+    """Every array of the engine, in the order of ``FIELDS`` (shapes and dtypes there)."""
+
+    p: np.ndarray
+    st: np.ndarray
+    harm: np.ndarray
+    cmd: np.ndarray
+    cmd_idx: np.ndarray
+    out: np.ndarray
+    out_idx: np.ndarray
+    vf: np.ndarray
+    vtab: np.ndarray
+    lf: np.ndarray
+    gi: np.ndarray
+    gf: np.ndarray
+    gbuf: np.ndarray
+    ev: np.ndarray
+    pq: np.ndarray
+    itab: np.ndarray
+    iparam: np.ndarray
+    nf_tab: np.ndarray
+    nf_amp: np.ndarray
+    nf_noise: np.ndarray
+    nf_id: np.ndarray
+    nf_hop: np.ndarray
+    vnb: np.ndarray
+    nz: np.ndarray
+    nzc: np.ndarray
+    lbuf: np.ndarray
+    tb: np.ndarray
+    fxs: np.ndarray
+    fxr: np.ndarray
+    fxi: np.ndarray
+
+
+if EngineState._fields != tuple(f[0] for f in FIELDS):
+    raise RuntimeError("EngineState fields and FIELDS disagree")
 
 
 def allocate(voices: int) -> EngineState:
     """Allocate a zeroed state for ``voices`` voices (C-contiguous, aligned)."""
-    arrays = [np.zeros(shape(voices), dtype=dt) for _, dt, shape in FIELDS]
+    arrays: list[np.ndarray] = [np.zeros(shape(voices), dtype=dt) for _, dt, shape in FIELDS]
     return EngineState(*arrays)
 
 

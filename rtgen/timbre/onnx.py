@@ -604,6 +604,7 @@ class TimbreWorker(threading.Thread):
         tb, r = self.timbre, self.runner
         morph = min(max(float(self.p[P_MORPH]), 0.0), 1.0)
         morph_to = float(self.p[P_MORPH_TO])
+        self._warm_new_voices(active, now, int(target), hop, sr, morph, morph_to)
         published = 0
         for k in range(0, n, r.cap):
             part = active[k:k + r.cap]
@@ -616,6 +617,34 @@ class TimbreWorker(threading.Thread):
         self.frames += published
         self._done(target, t0)
         return published
+
+    def _warm_new_voices(self, active: np.ndarray, now: int, target: int, hop: int, sr: float, morph: float,
+                         morph_to: float) -> None:
+        """Run the model over the hops a new note already sounded before its first frame.
+
+        A note's first frame comes a few hops after its note-on (the cached attack plays until
+        then). Starting the recurrent state from zero at that point is something the model
+        never saw in training (its sequences start at the note-on) and gives a dip in the
+        attack; so the state is first advanced through the missed hops (state only: nothing
+        is published for them).
+        """
+        vf, tb, r = self.vf, self.timbre, self.runner
+        nid = vf[active, VF_NOTE_ID].astype(np.int64)
+        new = active[self.note_of[active] != nid]
+        if new.size == 0:
+            return
+        age0 = vf[new, VF_AGE] + target * hop - now          # samples sounded before hop ``target``
+        k_max = min(int(np.ceil(float(age0.max()) / hop)), 16)
+        for j in range(target - k_max, target):
+            t_on = vf[new, VF_AGE] + (j + 1) * hop - now
+            part = new[t_on > 0]
+            for k in range(0, int(part.size), r.cap):
+                sub = part[k:k + r.cap]
+                m = int(sub.size)
+                _prepare(vf, sub, float(now), j, float(hop), sr, morph, morph_to, tb.embedding_table,
+                         self.state, self.note_of, r.x, r.e, r.s)
+                r.run(m)
+                self.state[sub] = r.s_out[:m]
 
     def _done(self, target: int, t0: float) -> None:
         self.hops += 1
