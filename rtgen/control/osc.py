@@ -92,6 +92,10 @@ class OscServer:
     def start(self) -> OscServer:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)    # absorb bursts from a busy client
+        except OSError:
+            pass
+        try:
             s.bind((self.host, self.port))
         except OSError as e:
             s.close()
