@@ -232,6 +232,8 @@ class Engine:
         p[P_HOP] = sp.hop
         p[P_BEAT] = 0.0
         s.st[S_RNG] = seed_state(sp.seed, 9999)
+        for lay in range(N_LAYERS):
+            s.lrng[lay] = seed_state(sp.seed, 10000 + lay)
         s.st[S_BEAT_INDEX] = -1
         s.nzc[:] = noise_filter_coefficients(sp.sample_rate)
         s.nf_hop[:] = -1

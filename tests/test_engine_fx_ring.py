@@ -51,3 +51,29 @@ def test_wet_path_has_constant_latency_and_a_late_worker_falls_back_to_dry() -> 
     tail = out[22 * n:]                                           # the worker is late: dry, same latency
     assert np.array_equal(tail, dry[22 * n - lat: 40 * n - lat])
     assert fxi[FXI_LATE] >= 18
+
+
+def test_per_layer_sends_carry_the_layer_post_fader_and_insert_removes_it_from_the_dry_mix() -> None:
+    from rtgen.rt.layout import FXL_INSERT, FXL_SEND, LAYER_PLAYER
+
+    n = 9600
+
+    def run(send: float, insert: bool) -> tuple[np.ndarray, np.ndarray]:
+        eng = Engine(EngineSpec(seed=2))
+        eng.note_on(64, 90)                      # the player layer, quiet enough that the limiter idles
+        eng.state.fxi[FXI_ENABLED] = 1
+        eng.state.fxl[LAYER_PLAYER, FXL_SEND + 1] = send
+        eng.state.fxl[LAYER_PLAYER, FXL_INSERT] = 1.0 if insert else 0.0
+        out = np.zeros((n, 2), np.float32)
+        kernel.render(eng.state, out, n)       # the kernel alone: no return path
+        return out, eng.state.fxa[1, :n].copy()
+
+    dry, none = run(0.0, False)
+    out, bus = run(0.5, False)
+    assert np.abs(dry).max() > 0.05 and np.abs(dry).max() < 0.9
+    assert np.array_equal(out, dry)            # a send never changes the dry mix
+    assert not none.any()
+    np.testing.assert_allclose(bus, 0.5 * dry, atol=1e-6)
+    ins, bus2 = run(1.0, True)
+    assert not ins.any()                       # inserted: heard only through its bus
+    np.testing.assert_allclose(bus2, dry, atol=1e-6)

@@ -124,6 +124,10 @@ def _state_from_table(tbl):
         a2(27, np.float32),  # fxs
         a2(28, np.float32),  # fxr
         a1(29, np.int64),    # fxi
+        a3(30, np.float32),  # fxa
+        a2(31, np.float64),  # fxl
+        a2(32, np.float64),  # mbuf
+        a1(33, np.int64),    # lrng
     )
 
 

@@ -33,12 +33,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .layout import FX_CAP, N_LAYERS
-
-N_FX_BUS = 4           # aux buses (rtgen.fx.config.MAX_BUSES)
-FXL_SEND = 0           # fxl[layer, FXL_SEND + bus]: send amount of the layer to the bus (linear)
-FXL_INSERT = N_FX_BUS  # fxl[layer, FXL_INSERT] = 1: the layer leaves the dry mix (heard only via buses)
-FXL_W = N_FX_BUS + 1
+from .layout import FX_CAP, FXL_INSERT, FXL_SEND, FXL_W, N_FX_BUS, N_LAYERS
 
 
 def allocate_sends() -> tuple[np.ndarray, np.ndarray]:

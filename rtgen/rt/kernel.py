@@ -54,11 +54,14 @@ from .layout import (
     EV_TIME,
     EV_VEL,
     FX_CAP,
+    FXI_ENABLED,
     FXI_LATE,
     FXI_LATENCY,
     FXI_NONFINITE,
     FXI_RET_HEAD,
     FXI_SEND_HEAD,
+    FXL_INSERT,
+    FXL_SEND,
     GEN_NF,
     GEN_NI,
     GI_ACTIVE,
@@ -83,7 +86,9 @@ from .layout import (
     LF_PEAK_L,
     LF_PEAK_R,
     LF_SUSTAIN,
+    LF_TOUCHED,
     N_CMD_RINGS,
+    N_FX_BUS,
     N_GEN,
     N_INSTR,
     N_LAYERS,
@@ -124,7 +129,6 @@ from .layout import (
     S_OUT_DROPPED,
     S_PQ_COUNT,
     S_PQ_SEQ,
-    S_RNG,
     S_SAMPLE,
     S_STEALS,
     TS,
@@ -739,6 +743,7 @@ def chunk_start(S, t0):
             S.lbuf[lay, i, 0] = 0.0
             S.lbuf[lay, i, 1] = 0.0
         S.lf[lay, LF_ACTIVE_VOICES] = 0.0
+        S.lf[lay, LF_TOUCHED] = 0.0
     for v in range(S.vf.shape[0]):
         if S.vf[v, VF_STATE] != VS_FREE:
             S.lf[int(S.vf[v, VF_LAYER]), LF_ACTIVE_VOICES] += 1.0
@@ -759,6 +764,7 @@ def render_voices(S, a, b):
         if st == VS_FREE:
             continue
         lay = int(S.vf[v, VF_LAYER])
+        S.lf[lay, LF_TOUCHED] = 1.0
         ph = S.vf[v, VF_PHASE]
         inc = S.vf[v, VF_INC]
         env = S.vf[v, VF_ENV]
@@ -794,7 +800,8 @@ def render_voices(S, a, b):
         # -80 dB and heading there, or 10 s after its release, whatever the model says
         neural_rel = neural and st == VS_RELEASED
         rel_left = 10.0 * sr - S.vf[v, VF_REL_AGE]
-        i = 0
+        lb = S.lbuf[lay]
+        nofilter = lpc >= 1.0
         for i in range(m):
             if neural_rel and ((amp * g < ENV_FLOOR and ampt * g < ENV_FLOOR) or i >= rel_left):
                 done = True
@@ -834,10 +841,13 @@ def render_voices(S, a, b):
             ph += inc
             if ph >= 1.0:
                 ph -= 1.0
-            lp += lpc * (s - lp)
+            if nofilter:
+                lp = s
+            else:
+                lp += lpc * (s - lp)
             y = lp * env * amp
-            S.lbuf[lay, off + i, 0] += y * gl
-            S.lbuf[lay, off + i, 1] += y * gr
+            lb[off + i, 0] += y * gl
+            lb[off + i, 1] += y * gr
         S.vf[v, VF_PHASE] = ph
         if not neural:
             S.vf[v, VF_ENV] = env
@@ -882,73 +892,128 @@ def render_segment(S, a, b):
 
 
 @njit(cache=True)
+def _layer_noise(S, lay, off, i):
+    """One sample of a layer's noise bank: its own white source through the band filters."""
+    ns = 0.0
+    for bnd in range(N_NOISE_BANDS):
+        g1 = S.nz[lay, bnd, 3]
+        g2 = S.nz[lay, bnd, 2]
+        if g1 == 0.0 and g2 == 0.0:
+            continue
+        gn = g1 + (g2 - g1) * ((off + i) / CHUNK)
+        w = uniform(S.lrng, lay) * 2.0 - 1.0
+        ic1 = S.nz[lay, bnd, 0]
+        ic2 = S.nz[lay, bnd, 1]
+        v3 = w - ic2
+        v1 = S.nzc[bnd, 0] * ic1 + S.nzc[bnd, 1] * v3
+        v2 = ic2 + S.nzc[bnd, 1] * ic1 + S.nzc[bnd, 2] * v3
+        S.nz[lay, bnd, 0] = 2.0 * v1 - ic1
+        S.nz[lay, bnd, 1] = 2.0 * v2 - ic2
+        ns += S.nzc[bnd, 3] * v1 * gn
+    return ns
+
+
+@njit(cache=True)
 def mix_out(S, out, pos, a, b):
-    """Mix the layers of [a, b) into out[pos:], through the master gain and limiter."""
+    """Mix the layers of [a, b) into out[pos:], with the per-layer sends, master gain and limiter.
+
+    Layer-major: each layer's pan is computed once, a layer that is silent (no voice rendered
+    in this chunk, no noise) and whose gain has settled is skipped. Every layer draws its noise
+    from its own generator, so the result does not depend on how the chunk is segmented.
+    """
     m = b - a
     off = a % CHUNK
     sr = S.p[P_SR]
     smooth = 1.0 - math.exp(-1.0 / (0.01 * sr))        # 10 ms gain smoothing
+    mg = S.p[P_MASTER_GAIN]
+    if not math.isfinite(mg) or mg < 0.0:
+        mg = 0.0
+    mix = S.mbuf
+    for i in range(m):
+        mix[i, 0] = 0.0
+        mix[i, 1] = 0.0
+    sends = S.fxi[FXI_ENABLED] != 0
+    if sends:
+        for i in range(m):
+            j = (a + i) % FX_CAP
+            for bus in range(N_FX_BUS):
+                S.fxa[bus, j, 0] = 0.0
+                S.fxa[bus, j, 1] = 0.0
+    for lay in range(N_LAYERS):
+        tg = S.lf[lay, LF_GAIN] * (0.0 if S.lf[lay, LF_MUTE] > 0.5 else 1.0)
+        gs = S.lf[lay, LF_GAIN_SMOOTH]
+        noisy = False
+        for bnd in range(N_NOISE_BANDS):
+            if S.nz[lay, bnd, 2] != 0.0 or S.nz[lay, bnd, 3] != 0.0:
+                noisy = True
+        if S.lf[lay, LF_TOUCHED] == 0.0 and not noisy:
+            if gs != tg:       # keep the gain moving exactly as if the layer were sounding
+                for _ in range(m):
+                    gs += smooth * (tg - gs)
+                    if abs(tg - gs) < 1e-9:
+                        gs = tg
+                S.lf[lay, LF_GAIN_SMOOTH] = gs
+            continue
+        ang = (S.lf[lay, LF_PAN] + 1.0) * 0.25 * math.pi
+        cl = math.cos(ang) * 1.4142135623730951
+        cr = math.sin(ang) * 1.4142135623730951
+        dry = 0.0 if S.fxl[lay, FXL_INSERT] > 0.5 else 1.0
+        send = False
+        if sends:
+            for bus in range(N_FX_BUS):
+                if S.fxl[lay, FXL_SEND + bus] != 0.0:
+                    send = True
+        pl = S.lf[lay, LF_PEAK_L]
+        pr = S.lf[lay, LF_PEAK_R]
+        for i in range(m):
+            gs += smooth * (tg - gs)
+            if abs(tg - gs) < 1e-9:
+                gs = tg
+            xl = S.lbuf[lay, off + i, 0]
+            xr = S.lbuf[lay, off + i, 1]
+            if noisy:
+                ns = _layer_noise(S, lay, off, i) * 0.7071067811865476
+                xl += ns
+                xr += ns
+            yl = xl * gs * cl
+            yr = xr * gs * cr
+            if abs(yl) > pl:
+                pl = abs(yl)
+            if abs(yr) > pr:
+                pr = abs(yr)
+            if send:
+                j = (a + i) % FX_CAP
+                for bus in range(N_FX_BUS):
+                    g = S.fxl[lay, FXL_SEND + bus]
+                    if g != 0.0:
+                        S.fxa[bus, j, 0] += g * yl * mg
+                        S.fxa[bus, j, 1] += g * yr * mg
+            mix[i, 0] += yl * dry
+            mix[i, 1] += yr * dry
+        S.lf[lay, LF_GAIN_SMOOTH] = gs
+        S.lf[lay, LF_PEAK_L] = pl
+        S.lf[lay, LF_PEAK_R] = pr
+    limit_out(S, out, pos, m, mg)
+
+
+@njit(cache=True)
+def limit_out(S, out, pos, m, mg):
+    """Master gain, a peak limiter with instant attack (the ceiling is never exceeded), and a
+    last guard against non-finite values, into out[pos:pos + m]."""
+    sr = S.p[P_SR]
     rel = 1.0 - math.exp(-1.0 / (max(S.p[P_LIMIT_RELEASE], 0.001) * sr))
     ceil = S.p[P_LIMIT_CEIL]
     if not (ceil > 0.0 and ceil <= 1.0):
         ceil = 0.98
-    mg = S.p[P_MASTER_GAIN]
-    if not math.isfinite(mg) or mg < 0.0:
-        mg = 0.0
     g = S.p[P_LIMIT_GAIN]
     if not (g > 0.0 and g <= 1.0):
         g = 1.0
     pkl = S.p[P_PEAK_L]
     pkr = S.p[P_PEAK_R]
+    mix = S.mbuf
     for i in range(m):
-        L = 0.0
-        R = 0.0
-        for lay in range(N_LAYERS):
-            tg = S.lf[lay, LF_GAIN] * (0.0 if S.lf[lay, LF_MUTE] > 0.5 else 1.0)
-            gs = S.lf[lay, LF_GAIN_SMOOTH]
-            gs += smooth * (tg - gs)
-            S.lf[lay, LF_GAIN_SMOOTH] = gs
-            xl = S.lbuf[lay, off + i, 0]
-            xr = S.lbuf[lay, off + i, 1]
-            # the layer's noise bank: one white source through the band filters
-            ns = 0.0
-            for bnd in range(N_NOISE_BANDS):
-                g1 = S.nz[lay, bnd, 3]
-                g2 = S.nz[lay, bnd, 2]
-                if g1 == 0.0 and g2 == 0.0:
-                    continue
-                gn = g1 + (g2 - g1) * ((off + i) / CHUNK)
-                w = uniform(S.st, S_RNG) * 2.0 - 1.0
-                a1 = S.nzc[bnd, 0]
-                a2 = S.nzc[bnd, 1]
-                a3 = S.nzc[bnd, 2]
-                k = S.nzc[bnd, 3]
-                ic1 = S.nz[lay, bnd, 0]
-                ic2 = S.nz[lay, bnd, 1]
-                v3 = w - ic2
-                v1 = a1 * ic1 + a2 * v3
-                v2 = ic2 + a2 * ic1 + a3 * v3
-                S.nz[lay, bnd, 0] = 2.0 * v1 - ic1
-                S.nz[lay, bnd, 1] = 2.0 * v2 - ic2
-                ns += k * v1 * gn
-            if ns != 0.0:
-                xl += ns * 0.7071
-                xr += ns * 0.7071
-            if gs == 0.0 and xl == 0.0 and xr == 0.0:
-                continue
-            ang = (S.lf[lay, LF_PAN] + 1.0) * 0.25 * math.pi
-            yl = xl * gs * math.cos(ang) * 1.4142135623730951
-            yr = xr * gs * math.sin(ang) * 1.4142135623730951
-            pl = abs(yl)
-            pr = abs(yr)
-            if pl > S.lf[lay, LF_PEAK_L]:
-                S.lf[lay, LF_PEAK_L] = pl
-            if pr > S.lf[lay, LF_PEAK_R]:
-                S.lf[lay, LF_PEAK_R] = pr
-            L += yl
-            R += yr
-        L *= mg
-        R *= mg
+        L = mix[i, 0] * mg
+        R = mix[i, 1] * mg
         if not (math.isfinite(L) and math.isfinite(R)):
             S.st[S_NONFINITE] += 1
             L = 0.0

@@ -64,6 +64,7 @@ LF_ACTIVE_VOICES = 7
 LF_TARGET_GAIN = 8    # internal: gain after mute (engine-owned)
 LF_SUSTAIN = 9        # sustain pedal down (0/1)
 LF_BEND = 10          # pitch bend in semitones
+LF_TOUCHED = 11       # engine-owned: a voice of the layer rendered in this chunk
 NLF = 12
 
 # ------------------------------------------------------- note events (sequencer -> engine)
@@ -285,3 +286,9 @@ FXI_LATENCY = 2       # frames of added latency (>= the worker's block)
 FXI_LATE = 3          # blocks played dry because the worker was late
 FXI_ENABLED = 4       # 1 = route the output through the effects worker
 FXI_NONFINITE = 5     # wet samples that were not finite (replaced by 0)
+
+# per-layer effect sends (aux buses), filled in the kernel's layer mix at absolute sample % FX_CAP
+N_FX_BUS = 4          # aux buses
+FXL_SEND = 0          # fxl[layer, FXL_SEND + bus]: send amount of the layer to the bus (linear, post-fader)
+FXL_INSERT = N_FX_BUS  # fxl[layer, FXL_INSERT] = 1: the layer leaves the dry mix (heard only through buses)
+FXL_W = N_FX_BUS + 1

@@ -18,10 +18,12 @@ from .layout import (
     EV_CAP,
     EVW,
     FX_CAP,
+    FXL_W,
     GEN_NB,
     GEN_NF,
     GEN_NI,
     N_CMD_RINGS,
+    N_FX_BUS,
     N_GEN,
     N_INSTR,
     N_LAYERS,
@@ -74,6 +76,10 @@ FIELDS: tuple[tuple[str, Any, Any], ...] = (
     ("fxs", np.float32, lambda v: (FX_CAP, 2)),                   # effects send ring (dry)
     ("fxr", np.float32, lambda v: (FX_CAP, 2)),                   # effects return ring (wet)
     ("fxi", np.int64, lambda v: (16,)),                           # effects ring indices (FXI_*)
+    ("fxa", np.float32, lambda v: (N_FX_BUS, FX_CAP, 2)),         # per-layer aux send rings
+    ("fxl", np.float64, lambda v: (N_LAYERS, FXL_W)),             # per-layer send amounts (FXL_*)
+    ("mbuf", np.float64, lambda v: (CHUNK, 2)),                   # master mix scratch
+    ("lrng", np.int64, lambda v: (N_LAYERS,)),                    # per-layer noise generator states
 )
 
 
@@ -111,6 +117,10 @@ class EngineState(NamedTuple):
     fxs: np.ndarray
     fxr: np.ndarray
     fxi: np.ndarray
+    fxa: np.ndarray
+    fxl: np.ndarray
+    mbuf: np.ndarray
+    lrng: np.ndarray
 
 
 if EngineState._fields != tuple(f[0] for f in FIELDS):
