@@ -50,4 +50,4 @@ def configure_numba_cache() -> None:
         return          # read-only home: numba falls back to its own locations
     import numba.core.config as nconfig
 
-    nconfig.CACHE_DIR = str(target)
+    nconfig.CACHE_DIR = str(target)  # type: ignore[attr-defined]

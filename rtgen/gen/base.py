@@ -13,8 +13,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..rt.layout import (GF_DENSITY, GF_GATE, GF_HUMANIZE, GF_VEL, GI_ACTIVE, GI_INSTR, GI_KIND,
-                         GI_LAYER, GI_RNG, GI_STEPS_PER_BEAT)
+from ..rt.layout import (
+    GF_DENSITY,
+    GF_GATE,
+    GF_HUMANIZE,
+    GF_VEL,
+    GI_ACTIVE,
+    GI_INSTR,
+    GI_KIND,
+    GI_LAYER,
+    GI_RNG,
+    GI_STEPS_PER_BEAT,
+)
 from ..rt.rng import seed_state
 
 
