@@ -292,7 +292,7 @@ def cmd_instruments(args: argparse.Namespace) -> int:
     from .timbre import list_instruments
 
     print("index  name           General MIDI program it was learnt from")
-    for i, (name, prog) in enumerate(list_instruments()):
+    for i, name, prog in list_instruments():
         print(f"{i:5d}  {name:<14} {prog:3d}")
     return 0
 
