@@ -438,6 +438,7 @@ class Transition:
     target: str
     quantum: str
     sample: int
+    queued: bool = False    # requested while another transition was pending: starts once that one lands
 
 
 def _prep_time(at: float) -> float:
@@ -514,11 +515,14 @@ class MusicController:
         self.values: dict[str, float] = {n: p.default for n, p in self.params.items()}
         self.state: str | None = None
         self.pending: Transition | None = None
+        self.queued: Transition | None = None             # the latest request made while one was pending
         self.transitions: list[Transition] = []
         self.bad = RateLimitedLog(log)
         self._lock = threading.RLock()
         self._slots: list[int] = []                       # slots of the current state's generators
         self._reserved: dict[int, float] = {}             # slot -> sample until which it is in use
+        self._start_at: dict[int, float] = {}             # slot -> sample it starts on (-1: at once)
+        self._outgoing: dict[int, float] = {}             # slot -> sample it stops on (-1: at once)
         self._layer_base = {name: float(engine.state.lf[i, LF_GAIN]) for i, name in enumerate(LAYER_NAMES)}
         self._layer_mult: dict[str, float] = {}
         self._beat_cbs: list[BeatCallback] = []
@@ -696,14 +700,17 @@ class MusicController:
             self.states[name] = st
             return st
 
-    def _free_slots(self, n: int, until: float) -> list[int]:
+    def _free_list(self) -> list[int]:
         now = self._now()
         for s, t in list(self._reserved.items()):
             if 0 <= t < now:
                 del self._reserved[s]
+                self._outgoing.pop(s, None)
         gens = self.engine.generators()
-        free = [s for s in range(N_GEN) if s not in gens and s not in self._reserved
-                and self.engine._slot_free(s)]
+        return [s for s in range(N_GEN) if s not in gens and s not in self._reserved and self.engine._slot_free(s)]
+
+    def _free_slots(self, n: int, until: float) -> list[int]:
+        free = self._free_list()
         if len(free) < n:
             raise ConfigError(f"not enough free generator slots for the transition ({len(free)} free, {n} needed)")
         return free[:n]
@@ -712,14 +719,30 @@ class MusicController:
         slot = self._free_slots(1, at)[0]
         self.engine.add_generator(seq, slot=slot, active=False)
         self._cmd(C_GEN_ACTIVE, slot, 1.0, time_=_prep_time(at))
+        self._start_at[slot] = at
         return slot
 
     def _stop_generator(self, slot: int, at: float) -> None:
+        # a generator whose start is still ahead (a transition overtaken by a sooner one) stops
+        # on its own start sample: an earlier stop would be undone by the pending start
+        start = self._start_at.pop(slot, -1.0)
+        if start >= 0 and (at < 0 or at < start):
+            at = start
         # stop it stepping before the chunk that holds ``at``, release its voices exactly on ``at``
         self._cmd(C_GEN_I, slot, GI_ACTIVE, 0.0, time_=_prep_time(at))
         self.engine.remove_generator(slot, time=at)
-        # the slot plays until ``at``: keep others off it until then (and one chunk after)
-        self._reserved[slot] = (at if at >= 0 else self._now()) + 2 * CHUNK
+        # the slot plays until ``at``: keep others off it until then (and two chunks after)
+        until = (at if at >= 0 else self._now()) + 2 * CHUNK
+        self._reserved[slot] = max(until, self._reserved.get(slot, until))
+        self._outgoing[slot] = at
+
+    def _stop_sooner(self, at: float) -> None:
+        """Generators already on their way out, but later than ``at`` (an overtaken transition): out at ``at``."""
+        for slot, t in list(self._outgoing.items()):
+            if at < 0 <= t or 0 <= at < t:
+                self._cmd(C_GEN_I, slot, GI_ACTIVE, 0.0, time_=_prep_time(at))
+                self._cmd(C_GEN_ACTIVE, slot, 0.0, time_=at)
+                self._outgoing[slot] = at
 
     def set_state(self, name: str, quantum: str | None = None) -> Transition:
         """Change to state ``name`` at the next ``quantum`` ("immediate", "beat", "bar"; default: the
@@ -729,8 +752,22 @@ class MusicController:
             if st is None:
                 raise ConfigError(f"unknown state {name!r}; states: {', '.join(self.states) or 'none'}")
             q = quantum or st.quantum
+            if q not in QUANTA:
+                raise ConfigError(f"quantum must be one of {', '.join(QUANTA)}, not {q!r}")
+            if self.pending is not None and q != "immediate":
+                # one transition at a time: this one follows when the pending one has landed
+                # (the latest request wins); poll() starts it
+                self.queued = Transition(self.pending.target, name, q, -1, queued=True)
+                return self.queued
+            need = len(st.generators) + (1 if st.burst is not None else 0)
+            if len(self._free_list()) < need:
+                # the slots of an overtaken transition are still booked: start once they are free
+                self.queued = Transition(self.state, name, q, -1, queued=True)
+                return self.queued
+            self.queued = None
             at = self.boundary(q)
             tr = Transition(self.state, name, q, int(at))
+            self._stop_sooner(at)
             for slot in self._slots:
                 self._stop_generator(slot, at)
             self._slots = []
@@ -893,6 +930,13 @@ class MusicController:
         if tr is not None and played_until > tr.sample:
             self.pending = None
             self._fire_state(tr)
+        q = self.queued
+        if q is not None and self.pending is None:
+            self.queued = None
+            try:
+                self.set_state(q.target, q.quantum)        # queues itself again while slots are booked
+            except ConfigError as e:
+                self.bad.warn("queued", "queued transition to %s failed: %s", q.target, e)
 
     def _advance_ramps(self) -> None:
         if not self._ramps:

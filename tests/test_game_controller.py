@@ -204,9 +204,18 @@ def test_stinger_relative_to_key_and_unknown_names() -> None:
 def test_many_transitions_never_run_out_of_slots_and_leave_no_stuck_notes() -> None:
     eng, m = _controller()
     names = ["explore", "combat"]
+    landed = []
+    m.on_state(landed.append)
     for i in range(12):
         m.set_state(names[i % 2], ["immediate", "beat", "bar"][i % 3])
-        _render_until(eng, int(eng.state.st[0]) + 30000)
+        for _ in range(6):
+            _render_until(eng, int(eng.state.st[0]) + 5000)
+            m.poll()
+    for _ in range(80):                                      # let the queued transitions land
+        _render_until(eng, int(eng.state.st[0]) + 5000)
+        m.poll()
+    assert m.pending is None and m.queued is None and len(landed) >= 6
+    assert all(b.sample > a.sample for a, b in zip(landed, landed[1:], strict=False) if b.sample >= 0)
     m.panic()
     eng.render(frames=2048)
     assert eng.active_voices() == 0
@@ -264,3 +273,26 @@ def test_add_state_from_a_preset_spec_with_overrides() -> None:
     m.set_state("calm", "immediate")
     eng.render(frames=1024)
     assert eng.state.p[P_BPM] == 70 and eng.state.lf[LAYER_RULES, LF_GAIN] == pytest.approx(0.3)
+
+
+def test_a_sooner_transition_overtakes_a_pending_one() -> None:
+    eng, m = _controller(bpm=120)
+    m.set_state("explore")
+    _render_until(eng, 50001)
+    tr1 = m.set_state("combat", "bar")                 # pending until the next bar
+    tr2 = m.set_state("explore", "immediate")          # then back to explore, at once
+    assert tr2.sample < tr1.sample
+    q = m.set_state("combat", "beat")                  # the overtaken transition still books slots: queued
+    assert q.queued and m.queued is q
+    m.queued = None                                    # (dropped here: this test is about the overtaking)
+    from rtgen.rt.layout import GI_ACTIVE
+    _render_until(eng, 70000)                          # before tr1: only the new explore generators play
+    assert {s for s in range(8) if eng.state.gi[s, GI_ACTIVE]} == set(m._slots)
+    _render_until(eng, tr1.sample + 3 * SR)
+    ev = eng.events()
+    on = ev[ev[:, 0] == O_NOTE_ON]
+    assert not np.any((on[:, 4] == LAYER_AUTOMATA) & (on[:, 1] >= tr1.sample))   # combat never plays
+    assert np.any((on[:, 4] == LAYER_RULES) & (on[:, 1] >= tr1.sample))          # explore goes on
+    assert sorted(eng.generators()) == sorted(m._slots)
+    active = {s for s in range(8) if eng.state.gi[s, GI_ACTIVE]}
+    assert active == set(m._slots)
