@@ -81,3 +81,17 @@ def test_scene_errors_are_shown_not_raised() -> None:
             await pilot.press("q")
 
     asyncio.run(run())
+
+
+def test_jam_ui_shows_the_continuator(jack_server) -> None:
+    from rtgen.control.jam import start_jam
+    from rtgen.ui.session import run_jam_ui
+
+    eng = Engine(EngineSpec(seed=1))
+    jam = start_jam(None, None, api="jack", audio=False, engine=eng)
+    try:
+        app = run_jam_ui(jam, 0.6, headless=True)
+    finally:
+        jam.stop()
+    assert app.frames >= 3
+    assert app.last_cont.startswith("continuator: listening")

@@ -120,6 +120,7 @@ class RtgenApp(App[None]):
         self.stats_fn = stats or engine.stats
         self.history: deque[str] = deque(maxlen=GRID_ROWS)
         self.message = ""
+        self.last_cont = ""
         self.frames = 0
         self._last = (time.monotonic(), int(engine.state.st[S_SAMPLE]))
 
@@ -191,7 +192,8 @@ class RtgenApp(App[None]):
         self.query_one("#load", Static).update(self.load_text())
         self.query_one("#grid", Static).update(title + "\n" + "\n".join(rows))
         self.query_one("#voices", Static).update(self.voices_text())
-        self.query_one("#cont", Static).update("continuator: " + continuator_status(self.continuator))
+        self.last_cont = "continuator: " + continuator_status(self.continuator)
+        self.query_one("#cont", Static).update(self.last_cont)
         self.query_one("#params", Static).update(self.params_text())
 
     # -------------------------------------------------------------- keys

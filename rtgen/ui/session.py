@@ -207,4 +207,43 @@ class PlaySession:
         return out
 
 
-__all__ = ["PlaySession", "make_play_engine"]
+
+
+
+def run_jam_ui(jam: Any, seconds: float | None = None, headless: bool = False) -> Any:
+    """The terminal UI over a running :class:`rtgen.control.jam.Jam` (for ``rtgen jam --ui``).
+
+    The jam's own event tap keeps draining the engine's events; the UI only reads the
+    engine's arrays and the Continuator's state, and sends panic / scene commands.
+    """
+    from ..game import MusicController
+    from .app import RtgenApp
+
+    music = MusicController(jam.engine, drain_events=False)
+    music._slots = sorted(jam.engine.generators())
+    scenes: list[str] = []
+    try:
+        from ..gen.presets import list_presets
+        scenes = list_presets()
+    except ImportError:
+        pass
+    app = RtgenApp(jam.engine, controller=music, continuator=jam.continuator, scenes=scenes)
+
+    def mount() -> None:
+        app.set_interval(0.05, lambda: music.poll(rows=_EMPTY))
+        if seconds:
+            app.set_timer(float(seconds), app.exit)
+
+    app.call_later(mount)
+    app.run(headless=headless)
+    return app
+
+
+def _empty_rows() -> Any:
+    import numpy as np
+
+    return np.zeros((0, 8))
+
+
+_EMPTY = _empty_rows()
+__all__ = ["PlaySession", "make_play_engine", "run_jam_ui"]
