@@ -130,8 +130,14 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.seconds <= 0:
         raise ConfigError("--seconds must be > 0")
     eng = _make_engine(args)
+    fx = _fx_config(args)
     t = time.perf_counter()
-    audio = render_array(eng, args.seconds, block=args.blocksize, progress=text_progress("rendering"))
+    if fx is not None:
+        from .fx import render_with_fx
+
+        audio = render_with_fx(eng, args.seconds, fx)
+    else:
+        audio = render_array(eng, args.seconds, block=args.blocksize, progress=text_progress("rendering"))
     dt = time.perf_counter() - t
     write_wav(out, audio, eng.spec.sample_rate)
     ev = eng.events()
@@ -143,6 +149,19 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.plot:
         _plot(eng, ev, args)
     return 0
+
+
+def _fx_config(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The effects to use: --fx names (or 'none'), else the preset's [fx] table, else none."""
+    spec = getattr(args, "fx", None)
+    if spec:
+        if spec == "none":
+            return None
+        from .fx import preset as fx_preset
+
+        return fx_preset(spec)
+    preset = getattr(args, "loaded_preset", None)
+    return getattr(preset, "fx", None)
 
 
 def _plot(eng: Any, ev: Any, args: argparse.Namespace) -> None:
@@ -355,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also draw a piano roll (and the automaton's space-time picture)")
     r.add_argument("--midi-file", default=None, help="render this Standard MIDI File instead of generating")
     r.add_argument("--instrument", default=None, help="instrument for --midi-file (see 'rtgen instruments')")
+    r.add_argument("--fx", default=None, metavar="NAME[,NAME]",
+                   help="effects on the master (pyo, optional): reverb, delay, chorus, warm, glue, hall, "
+                   "or 'none' (default: the preset's [fx] table, if any)")
     _engine_options(r)
     r.set_defaults(func=cmd_render)
 

@@ -47,9 +47,9 @@ mix), ``filter`` (freq, q, shape = lowpass|highpass|bandpass|bandstop|allpass). 
 is checked: a wrong key, type or range raises :class:`rtgen.errors.ConfigError` naming it
 (``fx.master[1].mix must be in 0..1, not 3``).
 
-Aux buses (per-layer effects) need the kernel hook of :mod:`rtgen.rt.fxsend`: until the
-engine state has its ``fxa``/``fxl`` arrays, the buses receive silence (a warning says so)
-and only the master chain is heard.
+Aux buses (per-layer effects): the kernel's layer mix sends each layer post-fader to the
+buses (``fxa``, amounts in ``fxl``; see :mod:`rtgen.rt.fxsend`) whenever the effects path is
+enabled (``fxi[FXI_ENABLED]``), and the rack processes each bus's chain into the master.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..rt.layout import FX_CAP, LAYER_NAMES, S_SAMPLE
+from ..rt.layout import FX_CAP, FXI_ENABLED, LAYER_NAMES, S_SAMPLE
 from .config import EFFECTS, PRESETS, preset, validate
 from .rack import FxRack
 from .worker import FxWorker
@@ -106,6 +106,10 @@ def render_with_fx(engine: Any, seconds: float, rack: FxRack | dict[str, Any] | 
         total = ((n + r.block - 1) // r.block) * r.block
         out = np.zeros((total, 2), np.float32)
         has_sends = bool(r.buses) and apply_sends(engine, r.config)
+        fxi = engine.state.fxi
+        was_enabled = int(fxi[FXI_ENABLED])
+        if has_sends:
+            fxi[FXI_ENABLED] = 1        # offline this only turns on the kernel's layer sends
         pos = 0
         while pos < total:
             m = min(B, total - pos)
@@ -117,6 +121,7 @@ def render_with_fx(engine: Any, seconds: float, rack: FxRack | dict[str, Any] | 
                 aux = [np.ascontiguousarray(engine.state.fxa[k, idx]) for k in range(len(r.buses))]
             r.process(out[pos:pos + m], out[pos:pos + m], aux)
             pos += m
+        fxi[FXI_ENABLED] = was_enabled
         np.clip(out, -1.0, 1.0, out=out)
         return out[:n]
     finally:

@@ -72,7 +72,7 @@ GENERATORS: dict[str, tuple[type[Sequencer], dict[str, tuple[type, ...]]]] = {
 
 _TOP: dict[str, tuple[type, ...]] = {
     "name": _STR, "description": _STR, "tempo": _NUM, "key": _STR, "scale": _STR, "swing": _NUM,
-    "beats_per_bar": _INT, "layers": _TABLE, "generator": _LIST,
+    "beats_per_bar": _INT, "layers": _TABLE, "generator": _LIST, "fx": _TABLE, "midi_map": _TABLE,
 }
 
 
@@ -92,6 +92,8 @@ class PresetSpec:
     layers: dict[str, float] = field(default_factory=dict)
     generators: tuple[tuple[Sequencer, int], ...] = ()
     source: str = ""
+    fx: dict | None = None            # the validated [fx] table (rtgen.fx), None: no effects
+    midi_map: Any = None              # the validated [midi_map] table (rtgen.control.params)
 
     @property
     def bpm(self) -> float:
@@ -241,9 +243,26 @@ def parse_preset(doc: dict, where: str = "<preset>", name: str = "preset") -> Pr
     for i, g in enumerate(gens):
         seq = build_sequencer(g, f"{where}: generator {i + 1}", key=key_name)
         out.append((seq, seq.layer))
+    fx = None
+    if "fx" in doc:
+        from ..fx.config import validate as validate_fx
+
+        try:
+            fx = validate_fx(doc["fx"])
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
+    midi_map = None
+    if "midi_map" in doc:
+        from ..control.params import parse_midi_map
+
+        try:
+            midi_map = parse_midi_map(doc["midi_map"])
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
     return PresetSpec(name=str(doc.get("name", name)), description=str(doc.get("description", "")),
                       tempo=tempo, key=tonic, key_name=key_name, scale=scale, scale_name=scale_name,
-                      swing=swing, beats_per_bar=bpb, layers=layers, generators=tuple(out), source=where)
+                      swing=swing, beats_per_bar=bpb, layers=layers, generators=tuple(out), source=where,
+                      fx=fx, midi_map=midi_map)
 
 
 def describe_preset(name_or_path: str | Path) -> str:

@@ -1,0 +1,51 @@
+"""Presets carry an [fx] table and a [midi_map] table, validated like the rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rtgen.errors import ConfigError
+from rtgen.gen.presets import load_preset
+
+BASE = '''
+tempo = 100
+[[generator]]
+type = "euclid"
+layer = "rules"
+'''
+
+
+def _write(tmp_path: Path, extra: str) -> Path:
+    p = tmp_path / "p.toml"
+    p.write_text(BASE + extra)
+    return p
+
+
+def test_fx_table_is_validated_and_kept(tmp_path: Path) -> None:
+    spec = load_preset(_write(tmp_path, '''
+[fx]
+[[fx.master]]
+type = "reverb"
+mix = 0.3
+'''))
+    assert spec.fx is not None and spec.fx["master"][0]["type"] == "reverb"
+    with pytest.raises(ConfigError, match=r"p\\.toml.*mix"):
+        load_preset(_write(tmp_path, '''
+[fx]
+[[fx.master]]
+type = "reverb"
+mix = 3
+'''))
+
+
+def test_midi_map_table_is_accepted_and_validated(tmp_path: Path) -> None:
+    from rtgen.control.params import load_midi_map
+
+    good = load_midi_map  # the params module reads the same table; the preset must not reject it
+    assert good is not None
+    spec = load_preset(_write(tmp_path, "\n[midi_map]\n"))
+    assert spec.midi_map is not None
+    with pytest.raises(ConfigError, match="p.toml"):
+        load_preset(_write(tmp_path, "\n[midi_map]\nbogus = 1\n"))
