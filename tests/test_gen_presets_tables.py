@@ -31,7 +31,7 @@ type = "reverb"
 mix = 0.3
 '''))
     assert spec.fx is not None and spec.fx["master"][0]["type"] == "reverb"
-    with pytest.raises(ConfigError, match=r"p\\.toml.*mix"):
+    with pytest.raises(ConfigError, match=r"p\.toml.*mix"):
         load_preset(_write(tmp_path, '''
 [fx]
 [[fx.master]]
