@@ -79,11 +79,15 @@ from .rt.layout import (
     N_GEN,
     O_BEAT,
     O_NOTE_ON,
+    P_BEAT,
+    P_BEAT_INC,
     P_BEATS_PER_BAR,
     P_BPM,
     P_MASTER_GAIN,
     P_SR,
     RING_CONTROL,
+    S_CB_TIME_NS,
+    S_LAST_NS,
     S_SAMPLE,
 )
 
@@ -560,16 +564,61 @@ class MusicController:
         """
         if quantum not in QUANTA:
             raise ConfigError(f"quantum must be one of {', '.join(QUANTA)}, not {quantum!r}")
-        t = float(self.engine.next_boundary(quantum))
-        if t < 0:
-            return t
+        if quantum == "immediate":
+            return -1.0
         live = bool(getattr(self.engine, "_live", False))
+        t0, beat0 = self._beat_anchor(live)
         rendered = float(self.engine.state.st[S_SAMPLE]) + (float(self.engine.spec.block_size) if live else 0.0)
+        after = max(float(self.engine.now_sample()), t0)
+        t = after
         for _ in range(4):
+            t = self._next_beat_sample(quantum, after, t0, beat0)
             if _prep_time(t) - CHUNK >= rendered:
                 break
-            t = float(self.engine.next_boundary(quantum, after=t + 1.0))
+            after = t + 1.0
         return t
+
+    def _beat_anchor(self, live: bool) -> tuple[float, float]:
+        """(chunk start sample, beat position there) of the engine's beat clock, read consistently.
+
+        ``P_BEAT`` is the beat at the start of the last chunk the engine began; when the
+        sample counter sits exactly on a chunk boundary that chunk has not begun yet, and
+        its beat is ``P_BEAT + P_BEAT_INC`` (what the engine will compute there). Live, the
+        read waits until the audio callback is not in the middle of a block.
+        """
+        st, p = self.engine.state.st, self.engine.state.p
+        if live:
+            t_end = time.monotonic() + 0.01
+            while time.monotonic() < t_end:
+                since = time.monotonic_ns() - int(st[S_CB_TIME_NS])
+                if since > max(3 * int(st[S_LAST_NS]), 300_000):
+                    break
+                time.sleep(0.0002)
+        for _ in range(8):
+            s0 = int(st[S_SAMPLE])
+            pb, inc = float(p[P_BEAT]), float(p[P_BEAT_INC])
+            if int(st[S_SAMPLE]) == s0:
+                break
+        if s0 > 0 and s0 % CHUNK == 0:
+            return float(s0), pb + inc
+        return float((s0 // CHUNK) * CHUNK), pb
+
+    def _next_beat_sample(self, quantum: str, after: float, t0: float, beat0: float) -> float:
+        """The sample of the first beat (or bar) after ``after``, chunk by chunk as the engine computes it."""
+        p = self.engine.state.p
+        inc = CHUNK * float(p[P_BPM]) / (60.0 * float(p[P_SR]))
+        spb = CHUNK / inc
+        b_after = beat0 + (after - t0) / spb
+        if quantum == "beat":
+            nb = math.floor(b_after + 1e-9) + 1.0
+        else:
+            bpb = max(1, int(p[P_BEATS_PER_BAR]))
+            nb = (math.floor(b_after / bpb + 1e-9) + 1.0) * bpb
+        b, t = beat0, t0
+        while not nb < b + inc:
+            b += inc
+            t += CHUNK
+        return float(t + math.floor(max(0.0, nb - b) / inc * CHUNK + 0.5))
 
     def _now(self) -> float:
         return float(self.engine.now_sample())

@@ -63,3 +63,40 @@ def test_ui_wiring_headless(tmp_path: Path) -> None:
     assert app.frames >= 3
     info = ps.stop()
     assert info["recorded"].startswith("wrote")
+
+
+@pytest.mark.jack
+def test_live_transition_lands_on_the_bar_sample(jack_server) -> None:
+    """Live (compiled callback on JACK): a transition sent from Python mid-bar lands on the next bar's sample."""
+    import time
+
+    import numpy as np
+
+    from rtgen import Engine, EngineSpec
+    from rtgen.backends.live import LiveStream
+    from rtgen.game import MusicController
+    from rtgen.rt.layout import LAYER_AUTOMATA, LAYER_STINGER, O_BEAT, O_NOTE_ON
+
+    eng = Engine(EngineSpec(seed=1, bpm=240, block_size=128))
+    m = MusicController(eng, states={"a": {"preset": "chorale", "tempo": 240, "quantum": "immediate"},
+                                     "b": {"preset": "ca1d", "tempo": 240, "stinger": "s"}},
+                        stingers={"s": {"notes": [[0, 80, 100, 0.25]]}})
+    rows = []
+    m.add_event_sink(rows.append)
+    with LiveStream(eng, block_size=128):
+        m.set_state("a")
+        time.sleep(0.37)
+        m.poll()
+        tr = m.set_state("b", "bar")
+        t_end = time.monotonic() + 3.0
+        while time.monotonic() < t_end and (m.pending is not None or not rows):
+            m.poll()
+            time.sleep(0.01)
+        time.sleep(0.3)
+        m.poll()
+    ev = np.concatenate(rows)
+    bars = ev[(ev[:, 0] == O_BEAT) & (ev[:, 4] == 0)]
+    assert tr.sample in set(bars[:, 1].astype(int))
+    on = ev[ev[:, 0] == O_NOTE_ON]
+    assert int(on[on[:, 4] == LAYER_AUTOMATA][:, 1].min()) == tr.sample
+    assert int(on[on[:, 4] == LAYER_STINGER][:, 1].min()) == tr.sample

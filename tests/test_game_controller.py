@@ -296,3 +296,17 @@ def test_a_sooner_transition_overtakes_a_pending_one() -> None:
     assert sorted(eng.generators()) == sorted(m._slots)
     active = {s for s in range(8) if eng.state.gi[s, GI_ACTIVE]}
     assert active == set(m._slots)
+
+
+@pytest.mark.parametrize("rendered", [64 * 700, 64 * 700 + 1, 64 * 701 - 1, 48000])
+def test_boundary_is_exact_whatever_the_render_position(rendered: int) -> None:
+    """On a chunk boundary the engine has not begun that chunk yet: the controller's beat clock allows for it."""
+    eng, m = _controller(bpm=120)
+    m.set_state("combat", "immediate")
+    _render_until(eng, rendered)
+    for q in ("beat", "bar"):
+        t = m.boundary(q)
+        _render_until(eng, int(t) + 64 * 3)
+        ev = eng.events()
+        beats = ev[ev[:, 0] == O_BEAT]
+        assert int(t) in set(beats[:, 1].astype(int)), (q, t, beats[:, 1])
