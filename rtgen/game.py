@@ -457,6 +457,48 @@ def _prep_time(at: float) -> float:
     return float((int(at) // CHUNK) * CHUNK - 1)
 
 
+def beat_anchor(engine: Any, wait_callback: bool = False) -> tuple[float, float]:
+    """(chunk start sample, beat position there) of the engine's beat clock, read consistently.
+
+    ``P_BEAT`` is the beat at the start of the last chunk the engine began; when the
+    sample counter sits exactly on a chunk boundary that chunk has not begun yet, and
+    its beat is ``P_BEAT + P_BEAT_INC`` (what the engine will compute there). With
+    ``wait_callback`` (live), the read first waits until the audio callback is not in
+    the middle of a block (at most 10 ms).
+    """
+    st, p = engine.state.st, engine.state.p
+    if wait_callback:
+        t_end = time.monotonic() + 0.01
+        while time.monotonic() < t_end:
+            since = time.monotonic_ns() - int(st[S_CB_TIME_NS])
+            if since > max(3 * int(st[S_LAST_NS]), 300_000):
+                break
+            time.sleep(0.0002)
+    s0, pb, inc = 0, 0.0, 0.0
+    for _ in range(8):
+        s0 = int(st[S_SAMPLE])
+        pb, inc = float(p[P_BEAT]), float(p[P_BEAT_INC])
+        if int(st[S_SAMPLE]) == s0:
+            break
+    if s0 > 0 and s0 % CHUNK == 0:
+        return float(s0), pb + inc
+    return float((s0 // CHUNK) * CHUNK), pb
+
+
+def sample_at_beat(engine: Any, beat: float) -> float:
+    """Absolute sample of a beat position at the current tempo (the engine's beat clock, corrected
+    for a chunk not yet begun)."""
+    t0, b0 = beat_anchor(engine)
+    p = engine.state.p
+    return t0 + (beat - b0) * float(p[P_SR]) * 60.0 / float(p[P_BPM])
+
+
+def beat_at(engine: Any, sample: float) -> float:
+    t0, b0 = beat_anchor(engine)
+    p = engine.state.p
+    return b0 + (sample - t0) / (float(p[P_SR]) * 60.0 / float(p[P_BPM]))
+
+
 class RateLimitedLog:
     """Logs at most one message per key per ``interval`` seconds; counts what it suppressed."""
 
@@ -579,29 +621,7 @@ class MusicController:
         return t
 
     def _beat_anchor(self, live: bool) -> tuple[float, float]:
-        """(chunk start sample, beat position there) of the engine's beat clock, read consistently.
-
-        ``P_BEAT`` is the beat at the start of the last chunk the engine began; when the
-        sample counter sits exactly on a chunk boundary that chunk has not begun yet, and
-        its beat is ``P_BEAT + P_BEAT_INC`` (what the engine will compute there). Live, the
-        read waits until the audio callback is not in the middle of a block.
-        """
-        st, p = self.engine.state.st, self.engine.state.p
-        if live:
-            t_end = time.monotonic() + 0.01
-            while time.monotonic() < t_end:
-                since = time.monotonic_ns() - int(st[S_CB_TIME_NS])
-                if since > max(3 * int(st[S_LAST_NS]), 300_000):
-                    break
-                time.sleep(0.0002)
-        for _ in range(8):
-            s0 = int(st[S_SAMPLE])
-            pb, inc = float(p[P_BEAT]), float(p[P_BEAT_INC])
-            if int(st[S_SAMPLE]) == s0:
-                break
-        if s0 > 0 and s0 % CHUNK == 0:
-            return float(s0), pb + inc
-        return float((s0 // CHUNK) * CHUNK), pb
+        return beat_anchor(self.engine, wait_callback=live)
 
     def _next_beat_sample(self, quantum: str, after: float, t0: float, beat0: float) -> float:
         """The sample of the first beat (or bar) after ``after``, chunk by chunk as the engine computes it."""

@@ -21,7 +21,7 @@ from rtgen.control.clock_sync import (
     estimate_tempo,
     link_available,
 )
-from rtgen.rt.layout import C_PARAM, C_RESET_CLOCK, C_TEMPO, NP, P_BPM, P_MASTER_GAIN
+from rtgen.rt.layout import C_PARAM, C_RESET_CLOCK, C_TEMPO, NP, NS, P_BPM, P_MASTER_GAIN, P_SR
 
 SR = 48000
 
@@ -35,6 +35,7 @@ class _Spec:
 @dataclass
 class _State:
     p: np.ndarray = field(default_factory=lambda: np.zeros(NP))
+    st: np.ndarray = field(default_factory=lambda: np.zeros(NS, np.int64))   # S_SAMPLE 0: beat 0 at sample 0
 
 
 class ClockEngine:
@@ -44,6 +45,7 @@ class ClockEngine:
         self.spec = _Spec()
         self.state = _State()
         self.state.p[P_BPM] = bpm
+        self.state.p[P_SR] = SR
         self.state.p[P_MASTER_GAIN] = 0.8
         self.t0 = time.monotonic()
         self.commands: list[tuple[Any, ...]] = []

@@ -297,11 +297,13 @@ class MidiClockOut:
         return time.monotonic() + (sample - float(self.engine.now_sample())) / sr + self.offset_s
 
     def _loop(self) -> None:
+        from ..game import beat_at, sample_at_beat
+
         eng = self.engine
-        k = math.ceil(eng.beat_at(eng.now_sample()) + 1e-9) * PPQN     # start on the next beat
+        k = math.ceil(beat_at(eng, eng.now_sample()) + 1e-9) * PPQN     # start on the next beat
         started = not self.send_start
         while not self._stop.is_set():
-            target = self._wall_of(eng.sample_at_beat(k / PPQN))
+            target = self._wall_of(sample_at_beat(eng, k / PPQN))
             d = target - time.monotonic()
             if d > 0.002:
                 self._stop.wait(min(d - 0.001, 0.05))
