@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .config import EngineSpec
-from .errors import ConfigError
+from .errors import ConfigError, DeviceError
 from .rt import kernel
 from .rt.layout import (
     C_ALL_OFF,
@@ -156,6 +156,13 @@ def noise_filter_coefficients(sr: float) -> np.ndarray:
     return c
 
 
+def _unlink_quietly(shm: Any) -> None:
+    try:
+        shm.unlink()
+    except (FileNotFoundError, OSError):
+        pass
+
+
 class Engine:
     """The real-time generative engine. See the module docstring for the threading rules."""
 
@@ -168,6 +175,9 @@ class Engine:
         self._retire: dict[int, int] = {}     # slot -> ring index of its deactivation
         self._live = False
         self._worker: Any = None
+        self._wproc: Any = None
+        self._shm: Any = None
+        self._shm_desc = ""
         self.timbre = self._load_timbre(timbre)
         self._init_state()
         self._init_neural()
@@ -199,22 +209,79 @@ class Engine:
         """True when voices play the neural timbre (its worker feeds frames)."""
         return self._worker is not None
 
-    def start_worker(self) -> None:
-        """Run the timbre worker in a thread (the live backend does this when the stream starts)."""
-        if self._worker is not None and not self._worker.is_alive():
-            if self._worker.hops:                  # a thread starts once: make a fresh one
-                from .timbre.onnx import TimbreWorker
+    #: where the live timbre worker runs: "process" (default; its own GIL, so the host's busy
+    #: Python threads cannot make it late) or "thread"
+    worker_mode = "process"
+    _SHARED_FOR_WORKER = ("vf", "nf_tab", "nf_amp", "nf_noise", "nf_id", "nf_hop", "p", "st")
 
-                w = self._worker
-                self._worker = TimbreWorker(w.timbre, w.vf, w.slots, w.p, w.st)
-                self._worker.state[:] = w.state
-                self._worker.note_of[:] = w.note_of
-                self._worker.last_hop = w.last_hop
-            self._worker.start()
+    def start_worker(self, mode: str | None = None) -> None:
+        """Run the timbre worker live (the live backend does this when the stream starts)."""
+        if self._worker is None or self._wproc is not None or self._worker.is_alive():
+            return
+        mode = mode or self.worker_mode
+        if mode not in ("process", "thread"):
+            raise ConfigError(f"worker mode must be process or thread, not {mode!r}")
+        if mode == "process":
+            try:
+                self._start_worker_process()
+                return
+            except (OSError, RuntimeError, DeviceError) as e:
+                import logging
 
-    def stop_worker(self) -> None:
+                logging.getLogger("rtgen").warning("timbre worker process failed (%s); using a thread", e)
+        self._fresh_worker().start()
+
+    def _fresh_worker(self) -> Any:
+        """A new in-process worker on the current state arrays (a thread starts only once)."""
+        from .timbre.onnx import NeuralSlots, TimbreWorker
+
+        old, s = self._worker, self.state
+        slots = NeuralSlots.wrap(s.nf_tab, s.nf_amp, s.nf_noise, s.nf_id, s.nf_hop)
+        w = TimbreWorker(old.timbre, s.vf, slots, s.p, s.st)
+        w.state[:] = old.state
+        w.note_of[:] = old.note_of
+        w.last_hop = old.last_hop
+        self._worker = w
+        return w
+
+    def _start_worker_process(self) -> None:
+        import subprocess
+        import sys
+        import weakref
+
+        from .rt.shared import share_fields
+
+        if self._shm is None:
+            self._shm, self._shm_desc = share_fields(self, self._SHARED_FOR_WORKER)
+            weakref.finalize(self, _unlink_quietly, self._shm)
+            self._fresh_worker()                  # the offline worker follows the moved arrays
+        proc = subprocess.Popen([sys.executable, "-m", "rtgen.timbre.workerproc", self._shm_desc,
+                                 getattr(self.timbre, "path", "")],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if line != "ready":
+            proc.kill()
+            proc.wait()
+            raise DeviceError(f"the timbre worker process did not start ({line or 'no answer'})")
+        self._wproc = proc
+
+    def stop_worker(self) -> str:
+        """Stop the live timbre worker; returns its report (process mode) or ''."""
+        if self._wproc is not None:
+            proc, self._wproc = self._wproc, None
+            try:
+                assert proc.stdin is not None and proc.stdout is not None
+                proc.stdin.close()
+                report = proc.stdout.read().strip()
+                proc.wait(timeout=10)
+                return report
+            except (OSError, ValueError):
+                proc.kill()
+                return ""
         if self._worker is not None and self._worker.is_alive():
             self._worker.stop()
+        return ""
 
     def _init_state(self) -> None:
         s, sp = self.state, self.spec
@@ -262,7 +329,7 @@ class Engine:
         if self._live:
             raise ConfigError("this engine is playing live; its audio thread owns render()")
         n = out.shape[0]
-        if self._worker is not None and not self._worker.is_alive():
+        if self._worker is not None and not self._worker.is_alive() and self._wproc is None:
             # offline: the worker computes frames synchronously on an absolute grid of
             # (depth - 1) hops, so the frames, like the audio, do not depend on the block size
             piece = (NF_DEPTH - 1) * int(self.state.p[P_HOP])

@@ -352,17 +352,20 @@ class LiveStream:
             raise ConfigError(f"device {dev} ({info['name']}) does not support {self.sample_rate} Hz stereo "
                               f"float32: {ffi.string(lib.Pa_GetErrorText(err)).decode()}")
         addr = callback_address()            # compile before the stream exists
+        # the timbre worker first: in its own process it moves arrays into shared memory,
+        # and the callback's address table must point at where they end up
+        self.engine.start_worker()
         self._tbl = address_table(self.engine.state)
         stream = ffi.new("PaStream**")
         err = lib.Pa_OpenStream(stream, ffi.NULL, params, float(self.sample_rate), self.block_size,
                                 lib.paClipOff | lib.paDitherOff, ffi.cast("PaStreamCallback*", addr),
                                 ffi.cast("void*", self._tbl.ctypes.data))
         if err != 0:
+            self.engine.stop_worker()
             raise DeviceError(f"cannot open device {dev} ({info['name']}): "
                               f"{ffi.string(lib.Pa_GetErrorText(err)).decode()}")
         self._stream = stream
         self.engine._live = True
-        self.engine.start_worker()
         self._b0 = int(self.engine.state.st[S_BLOCKS])
         self._u0 = int(self.engine.state.st[S_UNDERFLOWS])
         err = lib.Pa_StartStream(stream[0])
@@ -370,6 +373,7 @@ class LiveStream:
             lib.Pa_CloseStream(stream[0])
             self._stream = None
             self.engine._live = False
+            self.engine.stop_worker()
             raise DeviceError(f"cannot start the stream: {ffi.string(lib.Pa_GetErrorText(err)).decode()}")
         self._t_start = time.monotonic()
         self.device_name = info["name"]

@@ -1,0 +1,166 @@
+"""Soak: everything at once, live on a real JACK server, with nothing lost.
+
+All generators (the ensemble preset), the neural timbre, the Continuator answering a real
+MIDI client that plays random phrases into rtgen's port, parameters changing 50 times a
+second and a busy Python thread, at 128 frames. Bounded here (RTGEN_SOAK_SECONDS, default
+60 s); ``make soak`` runs 10 minutes. It prints one JSON line of figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.jack, pytest.mark.soak, pytest.mark.slow]
+
+SECONDS = float(os.environ.get("RTGEN_SOAK_SECONDS", "60"))
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+class Player(threading.Thread):
+    """A MIDI client on JACK playing random phrases (notes of C major, then a silence)."""
+
+    def __init__(self, port: str, seed: int) -> None:
+        super().__init__(daemon=True)
+        import rtmidi
+
+        self.out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "soak-player")
+        names = self.out.get_ports()
+        idx = [i for i, n in enumerate(names) if n.endswith(port) or port in n]
+        assert idx, f"rtgen's MIDI input {port!r} not among {names}"
+        self.out.open_port(idx[0], "out")
+        self.rng = random.Random(seed)
+        self.stop_ev = threading.Event()
+        self.sent = 0
+
+    def run(self) -> None:
+        scale = [60, 62, 64, 65, 67, 69, 71, 72]
+        held: list[int] = []
+        while not self.stop_ev.is_set():
+            for _ in range(self.rng.randint(4, 10)):             # a phrase
+                n = self.rng.choice(scale) + 12 * self.rng.choice((-1, 0, 0, 1))
+                self.out.send_message([0x90, n, self.rng.randint(40, 110)])
+                held.append(n)
+                self.sent += 1
+                if self.stop_ev.wait(self.rng.uniform(0.08, 0.3)):
+                    break
+                self.out.send_message([0x80, held.pop(0), 0])
+            while held:
+                self.out.send_message([0x80, held.pop(), 0])
+            self.stop_ev.wait(self.rng.uniform(0.8, 2.0))          # the Continuator answers here
+        self.out.close_port()
+
+
+class Knobs(threading.Thread):
+    """Parameters changing 50 times a second: generator params, layer gains, harmony, tempo."""
+
+    def __init__(self, engine, seed: int) -> None:
+        super().__init__(daemon=True)
+        self.eng = engine
+        self.rng = random.Random(seed)
+        self.stop_ev = threading.Event()
+        self.changes = 0
+
+    def run(self) -> None:
+        gens = self.eng.generators()
+        while not self.stop_ev.wait(0.02):
+            r = self.rng.random()
+            if r < 0.6 and gens:
+                slot = self.rng.choice(list(gens))
+                prm = self.rng.choice(gens[slot].params())
+                v = prm.lo + (prm.hi - prm.lo) * self.rng.random()
+                self.eng.set_generator_param(slot, prm.name, round(v) if prm.array == "i" else v)
+            elif r < 0.85:
+                self.eng.set_layer(self.rng.choice(("rules", "grammar", "automata")), gain=self.rng.uniform(0.3, 1.0))
+            elif r < 0.95:
+                self.eng.set_harmony(self.rng.randrange(12), (0, 2, 4, 5, 7, 9, 11))
+            else:
+                self.eng.set_tempo(self.rng.uniform(80, 140))
+            self.changes += 1
+
+
+def _reference_xruns(server_name: str, seconds: float) -> int:
+    """jack_metro alone on the same server for ``seconds``: the C reference's xruns."""
+    from benchmarks.bench_engine import XrunMonitor
+
+    mon = XrunMonitor(server_name, seconds)
+    metro = subprocess.Popen(["jack_metro", "-n", "refmetro", "-b", "120"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=dict(os.environ))
+    time.sleep(seconds)
+    metro.terminate()
+    metro.wait(timeout=10)
+    return mon.stop()
+
+
+def test_soak_everything_at_once(jack_server) -> None:
+    from rtgen import Engine, EngineSpec
+    from rtgen.backends.jackserver import BusyThread
+    from rtgen.cli import apply_preset, load_preset_arg
+    from rtgen.control.jam import start_jam
+
+    ref_seconds = min(20.0, SECONDS / 3)
+    ref = _reference_xruns(jack_server.name, ref_seconds) if shutil.which("jack_metro") else -1
+
+    eng = Engine(EngineSpec(block_size=128, seed=7), timbre="neural")
+    assert eng.neural
+    apply_preset(eng, load_preset_arg("ensemble"))
+    jam = start_jam(engine=eng, audio=True)
+    assert jam.audio is not None and hasattr(jam.audio, "stats"), "the jam did not get the JACK stream"
+    player = Player(jam.midi_in.port_name, seed=1)
+    knobs = Knobs(eng, seed=2)
+    rss = []
+    with BusyThread():
+        player.start()
+        knobs.start()
+        t_end = time.monotonic() + SECONDS
+        while time.monotonic() < t_end:
+            time.sleep(1.0)
+            rss.append(_rss_mb())
+        player.stop_ev.set()
+        knobs.stop_ev.set()
+        player.join(5)
+        knobs.join(5)
+    live = jam.audio.stats()
+    summary = jam.stop()
+    stats = eng.stats()
+
+    # no stuck note: with the generators removed, everything that sounded must end
+    for slot in list(eng.generators()):
+        eng.remove_generator(slot)
+    eng.render(frames=48000 * 12)
+    stuck = eng.active_voices()
+
+    warm = rss[min(10, len(rss) - 1)]
+    growth = rss[-1] - warm
+    fig = {"name": "soak", "seconds": SECONDS, "callbacks": live.callbacks, "underflows": live.underflows,
+           "ref_xruns_per_min": None if ref < 0 else round(ref * 60 / ref_seconds, 2),
+           "underflows_per_min": round(live.underflows * 60 / SECONDS, 2),
+           "worst_block_fraction": round(live.worst_block_us / live.deadline_us, 3),
+           "over_deadline": live.over_deadline, "notes": stats["notes"], "answers": summary.answers,
+           "late_frames": stats["late_frames"], "param_changes": knobs.changes, "midi_sent": player.sent,
+           "commands_dropped": stats["commands_dropped"], "events_dropped": stats["events_dropped"],
+           "rss_mb_start": round(warm, 1), "rss_growth_mb": round(growth, 1), "stuck_voices": stuck}
+    print(json.dumps(fig), file=sys.stderr)
+
+    assert live.callbacks >= 0.9 * SECONDS * 48000 / 128
+    assert live.over_deadline <= max(2, live.callbacks // 1000), "the compiled callback missed its deadline"
+    assert player.sent > SECONDS and summary.answers >= 1, "the Continuator never answered"
+    assert knobs.changes >= 30 * SECONDS
+    assert stats["commands_dropped"] == 0
+    assert stuck == 0
+    assert growth < 30.0, f"memory grew {growth:.1f} MB"
+    assert np.all(np.isfinite(eng.render(frames=256)))
