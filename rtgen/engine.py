@@ -78,6 +78,7 @@ from .rt.layout import (
     O_NOTE_ON,
     P_ATTACK,
     P_BEAT,
+    P_BEAT_INC,
     P_BEATS_PER_BAR,
     P_BPM,
     P_DECAY,
@@ -100,6 +101,7 @@ from .rt.layout import (
     S_CLIPS,
     S_CMD_BAD,
     S_EV_DROPPED,
+    S_LAST_NS,
     S_LATE_FRAMES,
     S_NONFINITE,
     S_NOTES,
@@ -531,19 +533,44 @@ class Engine:
             return float(st[S_SAMPLE])
         return s0 + (time.monotonic_ns() - t0) * 1e-9 * self.spec.sample_rate
 
+    def beat_anchor(self, wait_callback: bool | None = None) -> tuple[float, float]:
+        """(chunk start sample, beat position there) of the engine's beat clock, read consistently.
+
+        ``P_BEAT`` is the beat at the start of the last chunk the engine began; when the sample
+        counter sits exactly on a chunk boundary, that chunk has not begun yet and its beat is
+        ``P_BEAT + P_BEAT_INC`` (what the engine will compute there). Live (or with
+        ``wait_callback``), the read first waits until the audio callback is not in the middle
+        of a block (at most 10 ms), since the callback moves the two apart while it runs.
+        """
+        st, p = self.state.st, self.state.p
+        if self._live if wait_callback is None else wait_callback:
+            t_end = time.monotonic() + 0.01
+            while time.monotonic() < t_end:
+                since = time.monotonic_ns() - int(st[S_CB_TIME_NS])
+                if since > max(3 * int(st[S_LAST_NS]), 300_000):
+                    break
+                time.sleep(0.0002)
+        s0, pb, inc = 0, 0.0, 0.0
+        for _ in range(8):
+            s0 = int(st[S_SAMPLE])
+            pb, inc = float(p[P_BEAT]), float(p[P_BEAT_INC])
+            if int(st[S_SAMPLE]) == s0:
+                break
+        if s0 > 0 and s0 % CHUNK == 0:
+            return float(s0), pb + inc
+        return float((s0 // CHUNK) * CHUNK), pb
+
     def beat_at(self, sample: float) -> float:
-        """Beat position at an absolute sample, at the current tempo (exact for the current chunk)."""
-        p, st = self.state.p, self.state.st
-        chunk_t0 = (int(st[S_SAMPLE]) // CHUNK) * CHUNK
-        spb = p[P_SR] * 60.0 / p[P_BPM]
-        return float(p[P_BEAT] + (sample - chunk_t0) / spb)
+        """Beat position at an absolute sample, at the current tempo."""
+        t0, b0 = self.beat_anchor()
+        p = self.state.p
+        return b0 + (sample - t0) / (float(p[P_SR]) * 60.0 / float(p[P_BPM]))
 
     def sample_at_beat(self, beat: float) -> float:
         """Absolute sample of a beat position, assuming the tempo stays as it is."""
-        p, st = self.state.p, self.state.st
-        chunk_t0 = (int(st[S_SAMPLE]) // CHUNK) * CHUNK
-        spb = p[P_SR] * 60.0 / p[P_BPM]
-        return float(chunk_t0 + (beat - p[P_BEAT]) * spb)
+        t0, b0 = self.beat_anchor()
+        p = self.state.p
+        return t0 + (beat - b0) * float(p[P_SR]) * 60.0 / float(p[P_BPM])
 
     def next_boundary(self, quantum: str = "beat", after: float | None = None) -> float:
         """The sample of the next beat or bar (``quantum`` = "immediate", "beat" or "bar").

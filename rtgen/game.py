@@ -79,15 +79,11 @@ from .rt.layout import (
     N_GEN,
     O_BEAT,
     O_NOTE_ON,
-    P_BEAT,
-    P_BEAT_INC,
     P_BEATS_PER_BAR,
     P_BPM,
     P_MASTER_GAIN,
     P_SR,
     RING_CONTROL,
-    S_CB_TIME_NS,
-    S_LAST_NS,
     S_SAMPLE,
 )
 
@@ -458,45 +454,18 @@ def _prep_time(at: float) -> float:
 
 
 def beat_anchor(engine: Any, wait_callback: bool = False) -> tuple[float, float]:
-    """(chunk start sample, beat position there) of the engine's beat clock, read consistently.
-
-    ``P_BEAT`` is the beat at the start of the last chunk the engine began; when the
-    sample counter sits exactly on a chunk boundary that chunk has not begun yet, and
-    its beat is ``P_BEAT + P_BEAT_INC`` (what the engine will compute there). With
-    ``wait_callback`` (live), the read first waits until the audio callback is not in
-    the middle of a block (at most 10 ms).
-    """
-    st, p = engine.state.st, engine.state.p
-    if wait_callback:
-        t_end = time.monotonic() + 0.01
-        while time.monotonic() < t_end:
-            since = time.monotonic_ns() - int(st[S_CB_TIME_NS])
-            if since > max(3 * int(st[S_LAST_NS]), 300_000):
-                break
-            time.sleep(0.0002)
-    s0, pb, inc = 0, 0.0, 0.0
-    for _ in range(8):
-        s0 = int(st[S_SAMPLE])
-        pb, inc = float(p[P_BEAT]), float(p[P_BEAT_INC])
-        if int(st[S_SAMPLE]) == s0:
-            break
-    if s0 > 0 and s0 % CHUNK == 0:
-        return float(s0), pb + inc
-    return float((s0 // CHUNK) * CHUNK), pb
+    """(chunk start sample, beat position there): see :meth:`rtgen.engine.Engine.beat_anchor`."""
+    return engine.beat_anchor(wait_callback)
 
 
 def sample_at_beat(engine: Any, beat: float) -> float:
-    """Absolute sample of a beat position at the current tempo (the engine's beat clock, corrected
-    for a chunk not yet begun)."""
-    t0, b0 = beat_anchor(engine)
-    p = engine.state.p
-    return t0 + (beat - b0) * float(p[P_SR]) * 60.0 / float(p[P_BPM])
+    """Absolute sample of a beat position at the current tempo (:meth:`Engine.sample_at_beat`)."""
+    return float(engine.sample_at_beat(beat))
 
 
 def beat_at(engine: Any, sample: float) -> float:
-    t0, b0 = beat_anchor(engine)
-    p = engine.state.p
-    return b0 + (sample - t0) / (float(p[P_SR]) * 60.0 / float(p[P_BPM]))
+    """Beat position at an absolute sample (:meth:`Engine.beat_at`)."""
+    return float(engine.beat_at(sample))
 
 
 class RateLimitedLog:

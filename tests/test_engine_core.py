@@ -231,3 +231,16 @@ def test_next_beat_and_bar_boundaries_are_exact_samples() -> None:
     on = eng.events()
     on = on[on[:, 0] == O_NOTE_ON]
     assert on[0, 1] == 96000
+
+
+def test_beat_clock_is_right_on_a_chunk_boundary_before_the_chunk_begins() -> None:
+    eng = Engine(EngineSpec(sample_rate=48000, bpm=110.0))
+    render_blocks(eng, 64 * 700, 64)              # the counter sits exactly on a chunk boundary
+    t = eng.next_boundary("beat")
+    eng.note_on(72, 100, time=t)
+    render_blocks(eng, 48000, 64)
+    ev = eng.events()
+    beats = ev[ev[:, 0] == O_BEAT]
+    on = ev[ev[:, 0] == O_NOTE_ON]
+    assert on[0, 1] == t
+    assert t in set(beats[:, 1].tolist()), "the note must land on the beat the engine plays"
