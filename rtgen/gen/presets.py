@@ -73,6 +73,8 @@ GENERATORS: dict[str, tuple[type[Sequencer], dict[str, tuple[type, ...]]]] = {
 _TOP: dict[str, tuple[type, ...]] = {
     "name": _STR, "description": _STR, "tempo": _NUM, "key": _STR, "scale": _STR, "swing": _NUM,
     "beats_per_bar": _INT, "layers": _TABLE, "generator": _LIST, "fx": _TABLE, "midi_map": _TABLE,
+    # the game/performance tables (rtgen.game validates them when a MusicController uses them)
+    "params": _TABLE, "states": _TABLE, "stingers": _TABLE,
 }
 
 
