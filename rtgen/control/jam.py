@@ -262,18 +262,25 @@ def run_jam(midi_in: str | None = None, midi_out: str | None = None, preset: str
 # ---------------------------------------------------------------- CLI
 
 def _cmd_jam(args: argparse.Namespace) -> int:
+    from ..config import EngineSpec
     from ..gen.continuator import ContinuatorConfig
-    spec = None
-    try:
-        from ..config import EngineSpec
-        spec = EngineSpec(sample_rate=args.samplerate, block_size=args.blocksize)
-    except Exception:
-        spec = None
+
+    spec = EngineSpec(sample_rate=args.samplerate, block_size=args.blocksize)   # bad values: ConfigError
     cfg = ContinuatorConfig(mode=args.mode, rhythm=args.rhythm, on_play=args.on_play,
                             max_copy=args.max_copy, harmonic_s=args.harmonic)
-    run_jam(args.midi_in, args.midi_out, args.preset, args.seconds, latency_ms=args.latency_ms,
-            memory=args.memory, api=args.api, audio=not args.no_audio, continuator_config=cfg,
-            follow_tempo=args.follow_tempo, spec=spec)
+    kw: dict[str, Any] = {"latency_ms": args.latency_ms, "memory": args.memory, "api": args.api,
+                          "audio": not args.no_audio, "continuator_config": cfg,
+                          "follow_tempo": args.follow_tempo, "spec": spec}
+    if getattr(args, "ui", False):
+        from ..ui.session import run_jam_ui
+
+        jam = start_jam(args.midi_in, args.midi_out, args.preset, **kw)
+        try:
+            run_jam_ui(jam, args.seconds)
+        finally:
+            print(jam.stop().text(), flush=True)
+        return 0
+    run_jam(args.midi_in, args.midi_out, args.preset, args.seconds, **kw)
     return 0
 
 
@@ -321,6 +328,8 @@ def register(subparsers: Any) -> None:
     j.add_argument("--no-audio", action="store_true", help="no sound device: MIDI out only")
     j.add_argument("--samplerate", "-r", type=int, default=48000)
     j.add_argument("--blocksize", "-b", type=int, default=128)
+    j.add_argument("--ui", action="store_true",
+                   help="terminal UI: beat, voices per layer, the Continuator's state, load; keys p/n/q")
     j.set_defaults(func=_cmd_jam)
     p = subparsers.add_parser("midi-ports", help="list MIDI ports (ALSA or JACK)")
     p.add_argument("--api", default="auto", choices=("auto", "jack", "alsa"))
