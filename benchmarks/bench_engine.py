@@ -12,9 +12,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
 import time
 
@@ -51,37 +49,14 @@ def block_cost(block: int, voices: int, seconds: float) -> tuple[float, float]:
     return float(np.median(times) / deadline_ns), float(np.percentile(times, 99) / deadline_ns)
 
 
-class XrunMonitor:
-    def __init__(self, server: str, seconds: float) -> None:
-        self.p = subprocess.Popen([sys.executable, "-m", "rtgen.backends.xrunmon", server, str(seconds + 30)],
-                                  stdout=subprocess.PIPE, text=True, env=dict(os.environ))
-        assert self.p.stdout is not None
-        self.p.stdout.readline()
-
-    def stop(self) -> int:
-        self.p.terminate()
-        out, _ = self.p.communicate(timeout=30)
-        for line in out.splitlines():
-            if line.startswith("xruns"):
-                return int(line.split()[1])
-        return -1
-
-
 def live_runs(period: int, seconds: float) -> None:
-    from rtgen.backends.jackserver import BusyThread, jack_dummy
+    from rtgen.backends.jackserver import BusyThread, XrunMonitor, jack_dummy, reference_xruns
     from rtgen.backends.live import LiveStream
 
     with jack_dummy(48000, period) as srv:
         # the C reference client alone
-        ref_xruns = -1
-        if shutil.which("jack_metro"):
-            mon = XrunMonitor(srv.name, seconds)
-            metro = subprocess.Popen(["jack_metro", "-n", "refmetro", "-b", "120"], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, env=dict(os.environ))
-            time.sleep(seconds)
-            metro.terminate()
-            metro.wait(timeout=10)
-            ref_xruns = mon.stop()
+        ref_xruns = reference_xruns(srv, seconds)
+        if ref_xruns >= 0:
             emit(f"live/jack_{period}f/jack_metro/xruns", ref_xruns, f"xruns/{seconds:g}s",
                  peer="C reference client alone on the same server")
         for busy in (False, True):

@@ -82,22 +82,6 @@ def effect_costs(seconds: float) -> None:
 
 
 # ------------------------------------------------------------------ live
-class XrunMonitor:
-    def __init__(self, server: str, seconds: float) -> None:
-        self.p = subprocess.Popen([sys.executable, "-m", "rtgen.backends.xrunmon", server, str(seconds + 30)],
-                                  stdout=subprocess.PIPE, text=True, env=dict(os.environ))
-        assert self.p.stdout is not None
-        self.p.stdout.readline()
-
-    def stop(self) -> int:
-        self.p.terminate()
-        out, _ = self.p.communicate(timeout=30)
-        for line in out.splitlines():
-            if line.startswith("xruns"):
-                return int(line.split()[1])
-        return -1
-
-
 def live_engine(block: int) -> Engine:
     eng = Engine(EngineSpec(block_size=block, voices=64, seed=0))
     eng.state.iparam[:, IP_SUSTAIN] = 0.8
@@ -108,7 +92,7 @@ def live_engine(block: int) -> Engine:
 
 
 def live_runs(seconds: float, period: int = 128) -> None:
-    from rtgen.backends.jackserver import BusyThread, jack_dummy
+    from rtgen.backends.jackserver import BusyThread, XrunMonitor, jack_dummy, reference_xruns
     from rtgen.backends.live import LiveStream
     from rtgen.fx import FxWorker
     from rtgen.fx.config import preset
@@ -116,16 +100,10 @@ def live_runs(seconds: float, period: int = 128) -> None:
     cfg = preset("hall")
     rows: dict[str, tuple[Any, dict[str, Any], int, int, int]] = {}
     with jack_dummy(SR, period) as srv:
-        have_metro = shutil.which("jack_metro") is not None
+        ref = reference_xruns(srv, seconds)           # the C reference client alone, same server
         for mode in ("process", "thread"):
             eng = live_engine(period)
             mon = XrunMonitor(srv.name, seconds)
-            metro = None
-            if have_metro:
-                metro = subprocess.Popen(["jack_metro", "-n", "refmetro", "-b", "120"], stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL, env=dict(os.environ), start_new_session=True)
-                time.sleep(0.5)
-            x0 = srv.xruns("refmetro")
             w = FxWorker(eng, cfg, host_block=period, worker=mode).start()
             try:
                 with LiveStream(eng, block_size=period) as stream:
@@ -136,11 +114,7 @@ def live_runs(seconds: float, period: int = 128) -> None:
             finally:
                 w.stop()
                 w.release_shared_memory()
-                if metro is not None:
-                    metro.terminate()
-                    metro.wait(timeout=10)
             xr = mon.stop()
-            ref = srv.xruns("refmetro") - x0 if have_metro else -1
             rows[mode] = (st, ws, xr, ref, busy.iterations)
         thread_frac = rows["thread"][1]["late_blocks"] / max(1, rows["thread"][0].callbacks)
         for mode, (st, ws, xr, ref, iters) in rows.items():
@@ -155,7 +129,7 @@ def live_runs(seconds: float, period: int = 128) -> None:
                  effects="chorus>delay>reverb>compressor")
             emit(f"pyo/live_{period}f/{mode}/underflows", st.underflows, f"underflows/{seconds:g}s",
                  "<= the C reference client's xruns", ref < 0 or st.underflows <= ref,
-                 peer="jack_metro xruns (same server, same run)", peer_value=ref, server_xruns=xr,
+                 peer="jack_metro xruns alone (same server, same run)", peer_value=ref, server_xruns=xr,
                  worst_callback_fraction=st.worst_block_us / st.deadline_us,
                  mean_callback_us=st.mean_block_us)
 

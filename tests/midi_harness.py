@@ -8,15 +8,10 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -122,69 +117,8 @@ def stuck_notes(cmds: list[tuple[float, int, int, float]]) -> list[int]:
 
 # ---------------------------------------------------------------- JACK
 
-def jackd_path() -> str | None:
-    return shutil.which("jackd")
-
-
-class JackServer:
-    """A private JACK server on the dummy driver; stopped by its own PID."""
-
-    def __init__(self, name: str | None = None, rate: int = 48000, period: int = 128) -> None:
-        self.name = name or f"rtgen-midi-{os.getpid()}-{int(time.time() * 1000) % 100000}"
-        self.rate = rate
-        self.period = period
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._old_env: dict[str, str | None] = {}
-
-    def start(self, timeout: float = 5.0) -> JackServer:
-        exe = jackd_path()
-        if exe is None:
-            raise RuntimeError("jackd is not installed")
-        env_set = {"JACK_DEFAULT_SERVER": self.name, "JACK_NO_AUDIO_RESERVATION": "1",
-                   "JACK_NO_START_SERVER": "1"}
-        for k, v in env_set.items():
-            self._old_env[k] = os.environ.get(k)
-            os.environ[k] = v
-        self.proc = subprocess.Popen([exe, "-n", self.name, "-d", "dummy", "-r", str(self.rate),
-                                      "-p", str(self.period)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, env=dict(os.environ))
-        import rtmidi
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jackd exited with {self.proc.returncode}")
-            try:
-                probe = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "rtgen-wait")
-                probe.get_ports()
-                probe.delete()
-                return self
-            except Exception:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("jackd did not come up")
-
-    def stop(self) -> None:
-        p = self.proc
-        if p is not None and p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
-        self.proc = None
-        for k, v in self._old_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        self._old_env = {}
-
-    def __enter__(self) -> JackServer:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+# a private JACK dummy server, started and stopped by PID (the project's own helper)
+from rtgen.backends.jackserver import JackServer, jackd_path  # noqa: E402,F401
 
 
 def engine_available() -> tuple[bool, str]:

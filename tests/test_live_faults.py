@@ -43,3 +43,17 @@ def test_jack_server_vanishing_mid_play_is_a_clear_error_and_a_clean_exit() -> N
     assert p.returncode == 3, err
     assert "sound server went away" in err and "Traceback" not in err and "Assertion" not in err
     assert "callbacks" in out                       # the summary is still printed
+
+
+def test_killed_servers_do_not_exhaust_the_jack_registry() -> None:
+    """JACK's registry has a fixed number of server slots; killed servers used to leak theirs."""
+    if jackd_path() is None:
+        pytest.skip("jackd is not installed (apt-get install jackd2)")
+    for _ in range(10):                        # more than the registry's slots
+        srv = JackServer(48000, 256).start()
+        os.killpg(srv.proc.pid, signal.SIGKILL)
+        srv.proc.wait()
+        srv.stop()
+    srv = JackServer(48000, 256).start()       # "Too many servers already active" before the fix
+    srv.stop()
+    assert srv.proc.poll() is not None

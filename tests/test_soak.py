@@ -12,8 +12,6 @@ import json
 import os
 import random
 import resource
-import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -93,27 +91,14 @@ class Knobs(threading.Thread):
             self.changes += 1
 
 
-def _reference_xruns(server_name: str, seconds: float) -> int:
-    """jack_metro alone on the same server for ``seconds``: the C reference's xruns."""
-    from benchmarks.bench_engine import XrunMonitor
-
-    mon = XrunMonitor(server_name, seconds)
-    metro = subprocess.Popen(["jack_metro", "-n", "refmetro", "-b", "120"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, env=dict(os.environ))
-    time.sleep(seconds)
-    metro.terminate()
-    metro.wait(timeout=10)
-    return mon.stop()
-
-
 def test_soak_everything_at_once(jack_server) -> None:
     from rtgen import Engine, EngineSpec
-    from rtgen.backends.jackserver import BusyThread
+    from rtgen.backends.jackserver import BusyThread, reference_xruns
     from rtgen.cli import apply_preset, load_preset_arg
     from rtgen.control.jam import start_jam
 
     ref_seconds = min(20.0, SECONDS / 3)
-    ref = _reference_xruns(jack_server.name, ref_seconds) if shutil.which("jack_metro") else -1
+    ref = reference_xruns(jack_server, ref_seconds)
 
     eng = Engine(EngineSpec(block_size=128, seed=7), timbre="neural")
     assert eng.neural

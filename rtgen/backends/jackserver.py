@@ -2,14 +2,12 @@
 
 Tests, benchmarks and ``rtgen play --jack-dummy`` use it to play through a real audio
 server on machines without a sound card. The server is stopped by its PID, never by
-name, and its log is kept so xruns can be counted per client (the server reports a
-client that did not finish its cycle in time).
+name. Xruns are counted by :class:`XrunMonitor`, a client in its own process.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -28,6 +26,38 @@ def jackd_path() -> str | None:
     return shutil.which("jackd")
 
 
+def _jackd_running() -> bool:
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/comm") as f:
+                    if f.read().strip() in ("jackd", "jackdbus"):
+                        return True
+            except OSError:
+                continue
+    return False
+
+
+def cleanup_stale_shm(shm_dir: str = "/dev/shm") -> int:
+    """Remove JACK's shared-memory files when no JACK server runs at all; returns how many.
+
+    A server that is killed (not stopped) leaves its entry in JACK's server registry, which
+    has a fixed number of slots: after a few, every new server fails with "Too many servers
+    already active". With no server running, every JACK file there is stale.
+    """
+    if _jackd_running() or not os.path.isdir(shm_dir):
+        return 0
+    n = 0
+    for name in os.listdir(shm_dir):
+        if name.startswith(("jack-", "jack_")):
+            try:
+                os.unlink(os.path.join(shm_dir, name))
+                n += 1
+            except OSError:
+                pass
+    return n
+
+
 class JackServer:
     """``jackd -n NAME -d dummy -r RATE -p PERIOD``; sets ``JACK_DEFAULT_SERVER`` while running."""
 
@@ -43,6 +73,7 @@ class JackServer:
         exe = jackd_path()
         if exe is None:
             raise DeviceError("jackd is not installed (Debian/Ubuntu: apt-get install jackd2)")
+        cleanup_stale_shm()
         env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1", JACK_NO_START_SERVER="1")
         self._log = open(self._log_path, "wb")
         self.proc = subprocess.Popen(
@@ -76,15 +107,6 @@ class JackServer:
         except OSError:
             return ""
 
-    def xruns(self, client: str | None = None) -> int:
-        """Xruns the server logged (for one client name, or all)."""
-        n = 0
-        for line in self.log().splitlines():
-            if "xrun" in line.lower() or "was not finished" in line:
-                if client is None or re.search(rf"\b{re.escape(client)}\b", line):
-                    n += 1
-        return n
-
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             try:
@@ -96,6 +118,8 @@ class JackServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
+        if self.proc is not None:
+            cleanup_stale_shm()          # a killed server leaves its registry entry behind
         for k, v in self._old_env.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -113,33 +137,62 @@ class JackServer:
         self.stop()
 
 
+class XrunMonitor:
+    """Counts the server's xruns from a separate process (:mod:`rtgen.backends.xrunmon`).
+
+    Xruns are events of the whole JACK graph: every client of the server sees the same ones.
+    """
+
+    def __init__(self, server: str, seconds: float) -> None:
+        import sys
+
+        self.p = subprocess.Popen([sys.executable, "-m", "rtgen.backends.xrunmon", server, str(seconds + 30)],
+                                  stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+        assert self.p.stdout is not None
+        self.p.stdout.readline()             # "ready"
+
+    def stop(self) -> int:
+        """Stop counting; the number of xruns so far (-1 if the monitor failed)."""
+        self.p.terminate()
+        out, _ = self.p.communicate(timeout=30)
+        for line in out.splitlines():
+            if line.startswith("xruns"):
+                return int(line.split()[1])
+        return -1
+
+
 class ReferenceClient:
-    """A C JACK client (``jack_metro``) run beside rtgen, to compare xruns in the same run."""
+    """A C JACK client (``jack_metro``) to compare rtgen with, on the same server in the same run.
+
+    ``with ReferenceClient(server) as ref: time.sleep(s)`` then ``ref.xruns``: the server's
+    xruns while only the reference ran.
+    """
 
     def __init__(self, server: JackServer, bpm: int = 120) -> None:
         self.server = server
         self.bpm = bpm
         self.proc: subprocess.Popen[bytes] | None = None
         self.name = "refmetro"
+        self.xruns = -1
+        self._mon: XrunMonitor | None = None
 
     @staticmethod
     def available() -> bool:
         return shutil.which("jack_metro") is not None
 
-    def start(self) -> ReferenceClient:
+    def start(self, count_xruns: bool = True) -> ReferenceClient:
         exe = shutil.which("jack_metro")
         if exe is None:
             raise DeviceError("jack_metro is not installed (Debian: jackd2 example clients)")
+        if count_xruns:
+            self._mon = XrunMonitor(self.server.name, 24 * 3600)
         self.proc = subprocess.Popen([exe, "-n", self.name, "-b", str(self.bpm)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      env=dict(os.environ), start_new_session=True)
         time.sleep(0.5)
         return self
 
-    def xruns(self) -> int:
-        return self.server.xruns(self.name)
-
-    def stop(self) -> None:
+    def stop(self) -> int:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
@@ -147,6 +200,25 @@ class ReferenceClient:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
+        if self._mon is not None:
+            self.xruns = self._mon.stop()
+            self._mon = None
+        return self.xruns
+
+    def __enter__(self) -> ReferenceClient:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def reference_xruns(server: JackServer, seconds: float) -> int:
+    """The server's xruns in ``seconds`` with only the C reference client running (-1: not installed)."""
+    if not ReferenceClient.available():
+        return -1
+    with ReferenceClient(server) as ref:
+        time.sleep(seconds)
+    return ref.xruns
 
 
 class BusyThread:
