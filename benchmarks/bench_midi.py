@@ -149,7 +149,7 @@ def bench_jitter_jack(n: int = 600) -> None:
     import rtmidi
 
     from rtgen.control.midi import MidiInput
-    srv = JackServer(name=f"rtgen-bench-midi-{os.getpid()}")
+    srv = JackServer()
     srv.start()
     try:
         eng = FakeEngine()

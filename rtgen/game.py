@@ -315,10 +315,12 @@ def state_from_preset(name: str, preset: Any) -> StateSpec:
 
 
 def parse_states(table: Mapping[str, Any], where: str = "states",
-                 stingers: Mapping[str, StingerSpec] | None = None) -> dict[str, StateSpec]:
-    """Validate a state table. Each state may name a ``preset`` and override parts of it."""
+                 stingers: Mapping[str, StingerSpec] | None = None,
+                 base_dir: str | Path | None = None) -> dict[str, StateSpec]:
+    """Validate a state table. Each state may name a ``preset`` (a shipped name, or a path
+    relative to ``base_dir`` that stays inside it) and override parts of it."""
     from .gen import theory
-    from .gen.presets import build_sequencer, load_preset
+    from .gen.presets import build_sequencer, load_preset_ref
 
     if not isinstance(table, Mapping):
         raise ConfigError(f"{where}: must be a table of states")
@@ -328,7 +330,7 @@ def parse_states(table: Mapping[str, Any], where: str = "states",
         _check_table(doc, _STATE_KEYS, w)
         if "preset" in doc:
             try:
-                st = state_from_preset(str(name), load_preset(doc["preset"]))
+                st = state_from_preset(str(name), load_preset_ref(doc["preset"], base_dir, f"{w}.preset"))
             except ConfigError as e:
                 raise ConfigError(f"{w}: key 'preset': {e}") from None
         else:
@@ -510,7 +512,8 @@ class MusicController:
 
     def __init__(self, engine: Any, params: Mapping[str, Any] | None = None,
                  states: Mapping[str, Any] | None = None, stingers: Mapping[str, Any] | None = None,
-                 *, ring: int = RING_CONTROL, drain_events: bool = True) -> None:
+                 *, ring: int = RING_CONTROL, drain_events: bool = True,
+                 base_dir: str | Path | None = None) -> None:
         self.engine = engine
         self.ring = ring
         self.drain_events = drain_events
@@ -521,7 +524,8 @@ class MusicController:
             if isinstance(st, StateSpec):
                 self.states[name] = st
         raw = {k: v for k, v in (states or {}).items() if not isinstance(v, StateSpec)}
-        self.states.update(parse_states(raw, stingers=self.stingers))
+        # presets that states name must stay inside the folder of the file they came from
+        self.states.update(parse_states(raw, stingers=self.stingers, base_dir=base_dir))
         for p in self.params.values():
             for m in p.maps:
                 kind, name, _ = parse_target(m.target)
@@ -719,8 +723,10 @@ class MusicController:
         """Add a state from a preset (name, path or PresetSpec), or an empty one; overrides as in a state table."""
         from .gen.presets import load_preset
 
+        if isinstance(preset, (str, Path)):
+            preset = load_preset(preset)          # the caller's own name or path
         with self._lock:
-            if preset is not None and not isinstance(preset, (str, Path)):
+            if preset is not None:
                 st = state_from_preset(name, preset)
                 if overrides:
                     extra = parse_states({name: overrides}, stingers=self.stingers)[name]
@@ -730,11 +736,7 @@ class MusicController:
                     st.layers.update(extra.layers)
                     st.generators += extra.generators
             else:
-                doc = dict(overrides)
-                if preset is not None:
-                    load_preset(preset)           # fail early with the preset's own message
-                    doc["preset"] = str(preset)
-                st = parse_states({name: doc}, stingers=self.stingers)[name]
+                st = parse_states({name: dict(overrides)}, stingers=self.stingers)[name]
             self.states[name] = st
             return st
 

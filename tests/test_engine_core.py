@@ -20,8 +20,6 @@ from rtgen.rt.layout import (
     RING_CONTROL,
     RING_MIDI,
     S_CMD_BAD,
-    VF_STATE,
-    VS_FREE,
 )
 
 

@@ -7,8 +7,18 @@ import argparse
 from rtgen.control.follow import Follower
 from rtgen.control.keydetect import detect_key
 from rtgen.control.midi import M_NOTE_OFF, M_NOTE_ON, MidiEvent
-from rtgen.rt.layout import (C_HARM, C_TEMPO, H_CHORD, H_CHORD_LEN, H_DENSITY, H_ROOT, H_SCALE, H_SCALE_LEN,
-                             H_TENSION, RING_MIDI)
+from rtgen.rt.layout import (
+    C_HARM,
+    C_TEMPO,
+    H_CHORD,
+    H_CHORD_LEN,
+    H_DENSITY,
+    H_ROOT,
+    H_SCALE,
+    H_SCALE_LEN,
+    H_TENSION,
+    RING_MIDI,
+)
 from tests.midi_harness import FakeEngine, corpus_melody
 
 

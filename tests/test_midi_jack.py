@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.jack,
 
 @pytest.fixture(scope="module")
 def jack():
-    srv = JackServer(name=f"rtgen-midi-test-{os.getpid()}")
+    srv = JackServer()
     try:
         srv.start()
     except (RuntimeError, OSError) as e:       # DeviceError is an OSError

@@ -14,7 +14,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,23 @@ from ..errors import DeviceError
 
 def jackd_path() -> str | None:
     return shutil.which("jackd")
+
+
+def _running_server_names() -> set[str]:
+    """Names (``-n``) of the JACK servers running now."""
+    names = set()
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if argv and os.path.basename(argv[0]).decode(errors="replace") in ("jackd", "jackdbus"):
+                for i, a in enumerate(argv[:-1]):
+                    if a in (b"-n", b"--name"):
+                        names.add(argv[i + 1].decode(errors="replace"))
+    return names
 
 
 def _jackd_running() -> bool:
@@ -38,14 +54,30 @@ def _jackd_running() -> bool:
     return False
 
 
+def _registry_mapped() -> bool:
+    """True when some process (this one included) has JACK's server registry mapped: libjack
+    keeps it for the life of the process, and deleting it under it breaks its next client."""
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/maps") as f:
+                    if "jack-shm-registry" in f.read():
+                        return True
+            except OSError:
+                continue
+    return False
+
+
 def cleanup_stale_shm(shm_dir: str = "/dev/shm") -> int:
-    """Remove JACK's shared-memory files when no JACK server runs at all; returns how many.
+    """Remove JACK's shared-memory files when nothing uses them; returns how many.
 
     A server that is killed (not stopped) leaves its entry in JACK's server registry, which
-    has a fixed number of slots: after a few, every new server fails with "Too many servers
-    already active". With no server running, every JACK file there is stale.
+    has a fixed number of slots and frees a dead entry only for a server of the same name:
+    after a few, every new server fails with "Too many servers already active". With no
+    server running and no process holding the registry, every JACK file there is stale.
+    (JackServer also draws its names from a small pool, so its own dead entries are reused.)
     """
-    if _jackd_running() or not os.path.isdir(shm_dir):
+    if not os.path.isdir(shm_dir) or _jackd_running() or _registry_mapped():
         return 0
     n = 0
     for name in os.listdir(shm_dir):
@@ -61,15 +93,35 @@ def cleanup_stale_shm(shm_dir: str = "/dev/shm") -> int:
 class JackServer:
     """``jackd -n NAME -d dummy -r RATE -p PERIOD``; sets ``JACK_DEFAULT_SERVER`` while running."""
 
+    #: default server names: JACK frees a dead server's registry slot only for a new server of
+    #: the same name, so rtgen reuses a few names instead of leaking a slot per killed server
+    NAME_POOL = tuple(f"rtgen-jack-{i}" for i in range(6))
+
     def __init__(self, rate: int = 48000, period: int = 128, name: str | None = None) -> None:
         self.rate = int(rate)
         self.period = int(period)
-        self.name = name or f"rtgen-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._pooled = name is None
+        self.name = name or self.NAME_POOL[0]
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_path = Path(tempfile.gettempdir()) / f"{self.name}.log"
         self._old_env: dict[str, str | None] = {}
 
     def start(self, timeout: float = 10.0) -> JackServer:
+        if not self._pooled:
+            return self._start(timeout)
+        busy = _running_server_names()
+        last: Exception | None = None
+        for name in self.NAME_POOL:
+            if name in busy:
+                continue
+            self.name = name
+            try:
+                return self._start(timeout)
+            except DeviceError as e:      # e.g. a server of another user holds the name
+                last = e
+        raise DeviceError(f"no free JACK server name in {self.NAME_POOL[0]}..: {last}")
+
+    def _start(self, timeout: float) -> JackServer:
         exe = jackd_path()
         if exe is None:
             raise DeviceError("jackd is not installed (Debian/Ubuntu: apt-get install jackd2)")

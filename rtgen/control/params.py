@@ -439,7 +439,10 @@ class MidiMap:
     def _default_scene(self, name: str) -> None:
         c = self.controller
         if name not in c.states:
-            c.add_state(name, name)
+            from ..gen.presets import load_preset_ref
+
+            # a scene named in a map file: a shipped preset or a path inside the working folder
+            c.add_state(name, load_preset_ref(name, None, f"midi_map scene {name!r}"))
         c.set_state(name, "bar")
 
     def save(self, path: str | os.PathLike[str]) -> None:

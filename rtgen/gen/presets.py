@@ -194,6 +194,32 @@ def _read(name_or_path: str | Path) -> tuple[str, str, bytes]:
     return s, f"presets/{s}.toml", res.read_bytes()
 
 
+def load_preset_ref(ref: Any, base_dir: str | Path | None = None, where: str = "preset") -> PresetSpec:
+    """A preset named *inside another file* (a state's ``preset``, a MIDI-map scene).
+
+    Either a shipped preset name (no path), or a ``.toml`` path relative to the referencing
+    file's folder (``base_dir``, default: the working folder) that stays inside it: absolute
+    paths and ``..`` that climb out are refused, so a shared preset cannot make rtgen read
+    files elsewhere.
+    """
+    s = str(ref)
+    if not s or "\x00" in s:
+        raise ConfigError(f"{where}: an empty or invalid preset reference")
+    if "/" not in s and "\\" not in s and not s.endswith(".toml"):
+        res = _preset_dir().joinpath(s + ".toml")
+        if not res.is_file():
+            raise ConfigError(f"{where}: no shipped preset named {s!r}; shipped: {', '.join(list_presets())}")
+        return load_preset(s)
+    p = Path(s)
+    if p.is_absolute():
+        raise ConfigError(f"{where}: preset reference {s!r} must be relative to the preset's folder")
+    base = Path(base_dir if base_dir is not None else Path.cwd()).resolve()
+    full = (base / p).resolve()
+    if not full.is_relative_to(base):
+        raise ConfigError(f"{where}: preset reference {s!r} leaves the preset's folder {base}")
+    return load_preset(full)
+
+
 def load_preset(name_or_path: str | Path) -> PresetSpec:
     """Load and validate a shipped preset by name, or a ``.toml`` file by path."""
     name, where, data = _read(name_or_path)

@@ -53,8 +53,10 @@ class PlaySession:
         self.engine = engine
         self.args = args
         tables = getattr(args, "music_tables", None) or {}
+        src = getattr(args, "preset", None)
+        base = Path(src).resolve().parent if src and Path(src).is_file() else None
         self.controller = MusicController(engine, params=tables.get("params"), states=tables.get("states"),
-                                          stingers=tables.get("stingers"))
+                                          stingers=tables.get("stingers"), base_dir=base)
         preset = getattr(args, "loaded_preset", None)
         if preset is not None:
             # the preset the CLI already started becomes the current state
