@@ -87,6 +87,8 @@ from .rt.layout import (
     P_LIMIT_GAIN,
     P_LIMIT_RELEASE,
     P_MASTER_GAIN,
+    P_MORPH,
+    P_MORPH_TO,
     P_NEURAL,
     P_RELEASE,
     P_SR,
@@ -419,6 +421,15 @@ class Engine:
             self.command(C_LAYER, lay, LF_MUTE, 1.0 if mute else 0.0, ring=ring)
         if instrument is not None:
             self.command(C_LAYER, lay, LF_INSTR, self.instrument_index(instrument), ring=ring)
+
+    def set_morph(self, to_instrument: int | str, amount: float, ring: int = RING_CONTROL) -> None:
+        """Neural timbre morphing: move every voice's instrument embedding ``amount`` (0..1) of the
+        way towards ``to_instrument`` (the worker interpolates the learnt embeddings each hop).
+        The additive fallback has no embeddings and ignores it."""
+        if not 0.0 <= float(amount) <= 1.0:
+            raise ConfigError(f"morph amount must be 0..1, not {amount}")
+        self.command(C_PARAM, P_MORPH_TO, float(self.instrument_index(to_instrument)), ring=ring)
+        self.command(C_PARAM, P_MORPH, float(amount), ring=ring)
 
     def all_notes_off(self, layer: int = -1, ring: int = RING_CONTROL) -> bool:
         return self.command(C_ALL_OFF, layer, ring=ring)

@@ -82,6 +82,7 @@ from .rt.layout import (
     P_BEATS_PER_BAR,
     P_BPM,
     P_MASTER_GAIN,
+    P_MORPH,
     P_SR,
     RING_CONTROL,
     S_SAMPLE,
@@ -91,7 +92,7 @@ log = logging.getLogger("rtgen.game")
 
 QUANTA = ("immediate", "beat", "bar")
 CURVE_KINDS = ("linear", "exp", "scurve", "stepped")
-GLOBAL_TARGETS = ("tempo", "master", "swing", "density", "tension")
+GLOBAL_TARGETS = ("tempo", "master", "swing", "density", "tension", "morph")
 
 
 # ------------------------------------------------------------------ curves
@@ -695,6 +696,10 @@ class MusicController:
                 if not 0.0 <= v <= 1.0:
                     raise ConfigError(f"{kind} must be 0..1, not {v}")
                 return self._cmd(C_HARM, H_DENSITY if kind == "density" else H_TENSION, v, time_=time_)
+            if kind == "morph":          # neural timbre: how far voices move towards Engine.set_morph's instrument
+                if not 0.0 <= v <= 1.0:
+                    raise ConfigError(f"morph must be 0..1, not {v}")
+                return self._cmd(C_PARAM, P_MORPH, v, time_=time_)
         raise ConfigError(f"unknown target {target!r}")
 
     def _matching_slots(self, name: str) -> list[int]:
