@@ -162,6 +162,32 @@ class OnnxTimbre(Timbre):
         self.max_voices = int(max_voices)
         self._runner = self.runner(self.max_voices)
         self._lock = threading.Lock()
+        self._probe()
+
+    def _probe(self) -> None:
+        """Run the model once for every instrument over the range of pitches and velocities: a file
+        whose weights are damaged can load and still answer NaN or Inf (it would play silence)."""
+        n_i = len(self._instruments)
+        notes = np.tile(np.array([24.0, 60.0, 96.0]), 2 * n_i)
+        v = notes.shape[0]
+        vel = np.repeat(np.array([20.0, 127.0]), 3 * n_i)
+        instr = np.tile(np.repeat(np.arange(n_i, dtype=np.float64), 3), 2)
+        ones = np.ones(v)
+        try:
+            state = self.initial_state(v)
+            for t in (0.01, 0.5):
+                c = self.get_controls(VoiceFeatures(midi_to_hz(notes), vel, t * ones, 0 * ones, 0 * ones, instr),
+                                      state)
+                state = c.state
+                for name, arr in (("amplitude", c.amplitude), ("harmonics", c.harmonics), ("noise", c.noise),
+                                  ("state", c.state)):
+                    if not np.all(np.isfinite(arr)):
+                        raise ModelError(f"{self.path}: the model's {name} output is not finite "
+                                         "(damaged weights?)")
+        except ModelError:
+            raise
+        except Exception as e:     # an inference that fails is a broken model, whatever raised
+            raise ModelError(f"{self.path}: the model does not run ({type(e).__name__}: {e})") from e
 
     # ------------------------------------------------------------------ loading
     def _check_and_read_meta(self) -> None:
@@ -378,6 +404,8 @@ class OnnxTimbre(Timbre):
             tables_from_harmonics(attack[i % n_i] * masks, out=itab[i])
             iparam[i, :] = 0.0
             iparam[i, :NIP] = rows[i % n_i]
+        if not (np.all(np.isfinite(itab)) and np.all(np.isfinite(iparam))):
+            raise ModelError(f"{self.path}: the model's attack tables or envelope are not finite (damaged weights?)")
 
 
 
