@@ -16,7 +16,7 @@ all: install
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,plot,ui,fx]'
+	$(BIN)/pip install -q -e '.[dev,plot,ui,fx,link]'
 	# tinysoundfont renders the SoundFont recordings the timbre tests compare against; its
 	# declared pyaudio dependency needs PortAudio headers to build and is never used here.
 	$(BIN)/pip install -q --no-deps 'tinysoundfont>=0.3'

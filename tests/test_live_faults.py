@@ -15,13 +15,15 @@ from rtgen.backends.jackserver import JackServer, jackd_path
 pytestmark = pytest.mark.jack
 
 
-def test_jack_server_vanishing_mid_play_is_a_clear_error_and_a_clean_exit() -> None:
+@pytest.mark.parametrize("record", [False, True])
+def test_jack_server_vanishing_mid_play_is_a_clear_error_and_a_clean_exit(record: bool, tmp_path) -> None:
     if jackd_path() is None:
         pytest.skip("jackd is not installed (apt-get install jackd2)")
     srv = JackServer(48000, 128).start()
+    extra = ["--record", str(tmp_path / "take")] if record else []
     try:
         env = dict(os.environ)                     # JACK_DEFAULT_SERVER points at srv
-        p = subprocess.Popen([sys.executable, "-m", "rtgen.cli", "play", "--seconds", "30"],
+        p = subprocess.Popen([sys.executable, "-m", "rtgen.cli", "play", "--seconds", "30", *extra],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         deadline = time.monotonic() + 120
         line = ""
@@ -43,6 +45,19 @@ def test_jack_server_vanishing_mid_play_is_a_clear_error_and_a_clean_exit() -> N
     assert p.returncode == 3, err
     assert "sound server went away" in err and "Traceback" not in err and "Assertion" not in err
     assert "callbacks" in out                       # the summary is still printed
+    if record:                                      # and the recording is complete and readable
+        import mido
+        import soundfile as sf
+
+        wavs = list((tmp_path / "take").rglob("*.wav"))
+        mids = list((tmp_path / "take").rglob("*.mid"))
+        assert wavs and mids
+        info = sf.info(str(wavs[0]))
+        assert info.frames > 48000 // 2 and info.samplerate == 48000
+        mf = mido.MidiFile(str(mids[0]))
+        ons = sum(1 for t in mf.tracks for m in t if m.type == "note_on" and m.velocity > 0)
+        offs = sum(1 for t in mf.tracks for m in t if m.type == "note_off" or (m.type == "note_on" and m.velocity == 0))
+        assert ons > 0 and ons == offs, "every recorded note must end"
 
 
 def test_killed_servers_do_not_exhaust_the_jack_registry() -> None:
