@@ -35,7 +35,6 @@ from ..rt.layout import (
     GF_USER,
     GI_RNG,
     GI_STEP,
-    GI_STEPS_PER_BEAT,
     GI_USER,
     GK_CA1D,
     GK_CYCLIC,
@@ -45,7 +44,7 @@ from ..rt.layout import (
 )
 from ..rt.rng import randint, uniform
 from .base import Param, Sequencer
-from .kutil import emit, gate_samples, grid_changed, no_step_in_chunk, step_plays, velocity
+from .kutil import chunk_grid, emit, gate_samples, step_plays, velocity
 
 # ====================================================================== elementary 1-D
 C1_ROW = 0
@@ -87,11 +86,8 @@ def ca1d_step(gbuf, src: int, dst: int, w: int, rule: int, wrap: int) -> None:
 
 @njit(cache=True, _nrt=False)
 def ca1d_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
-    r = gi[GI_STEPS_PER_BEAT]
-    if r < 1:
-        r = 1
-    grid_changed(gi, p, r)
-    if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
+    r = chunk_grid(gi, p, t0, n)
+    if r == 0:
         return nev
     w = min(max(gi[C1_W], 1), C1_MAXW)
     k = first_step_at_or_after(p, t0, gi[GI_STEP], r)
@@ -330,11 +326,8 @@ def _tag_last(gi, ev, n0: int, n1: int, value: int) -> None:
 
 @njit(cache=True, _nrt=False)
 def life_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
-    r = gi[GI_STEPS_PER_BEAT]
-    if r < 1:
-        r = 1
-    grid_changed(gi, p, r)
-    if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
+    r = chunk_grid(gi, p, t0, n)
+    if r == 0:
         return nev
     h = gi[LF_H]
     w = gi[LF_W]
@@ -501,11 +494,8 @@ class Life(Sequencer):
 
 @njit(cache=True, _nrt=False)
 def cyclic_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
-    r = gi[GI_STEPS_PER_BEAT]
-    if r < 1:
-        r = 1
-    grid_changed(gi, p, r)
-    if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
+    r = chunk_grid(gi, p, t0, n)
+    if r == 0:
         return nev
     h = gi[LF_H]
     w = gi[LF_W]

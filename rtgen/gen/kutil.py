@@ -32,6 +32,7 @@ from ..rt.layout import (
     GI_LAYER,
     GI_RNG,
     GI_STEP,
+    GI_STEPS_PER_BEAT,
     P_BEAT,
     P_BPM,
     P_SR,
@@ -110,6 +111,20 @@ def no_step_in_chunk(p: np.ndarray, t0: int, n: int, k: int, r: int) -> bool:
 #: A convention of rtgen's own generators (the last user word of a slot, not an engine word):
 #: the grid (steps per beat) that ``gi[GI_STEP]`` and the kernel's step counters are counted in.
 KU_GRID = GEN_NI - 1
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def chunk_grid(gi: np.ndarray, p: np.ndarray, t0: int, n: int) -> int:
+    """The opening of every step-grid kernel: the slot's steps per beat (at least 1), after a
+    live grid change has been followed; 0 when no step of that grid falls in ``[t0, t0 + n)``
+    (the kernel then returns at once: most chunks of a musical grid hold no step)."""
+    r = gi[GI_STEPS_PER_BEAT]
+    if r < 1:
+        r = 1
+    grid_changed(gi, p, r)
+    if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
+        return 0
+    return r
 
 
 @njit(cache=True, _nrt=False)

@@ -38,7 +38,7 @@ from ..rt.layout import (
 from ..rt.rng import randint, uniform
 from . import theory
 from .base import Param, Sequencer
-from .kutil import emit, gate_samples, grid_changed, no_step_in_chunk, step_plays, velocity
+from .kutil import chunk_grid, emit, gate_samples, grid_changed, no_step_in_chunk, step_plays, velocity
 
 # =============================================================================== Euclid
 # gi[EU_NTRACKS] tracks; track t uses gi[EU_TRACK + EU_W*t + (0 length, 1 rotation, 2 mode
@@ -53,11 +53,8 @@ EU_MAXLEN = 64
 
 @njit(cache=True, _nrt=False)
 def euclid_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
-    r = gi[GI_STEPS_PER_BEAT]
-    if r < 1:
-        r = 1
-    grid_changed(gi, p, r)
-    if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
+    r = chunk_grid(gi, p, t0, n)
+    if r == 0:
         return nev
     k = first_step_at_or_after(p, t0, gi[GI_STEP], r)
     dur = gate_samples(p, gf, 1.0, r)
@@ -144,11 +141,8 @@ CH_MAX = 2048
 
 @njit(cache=True, _nrt=False)
 def chorale_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
-    r = gi[GI_STEPS_PER_BEAT]
-    if r < 1:
-        r = 1
-    grid_changed(gi, p, r)
-    if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
+    r = chunk_grid(gi, p, t0, n)
+    if r == 0:
         return nev
     nch = gi[CH_N]
     spc = gi[CH_SPC]
@@ -253,11 +247,8 @@ def _rm_move(u: float) -> int:
 
 @njit(cache=True, _nrt=False)
 def rules_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
-    r = gi[GI_STEPS_PER_BEAT]
-    if r < 1:
-        r = 1
-    grid_changed(gi, p, r)
-    if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
+    r = chunk_grid(gi, p, t0, n)
+    if r == 0:
         return nev
     k = first_step_at_or_after(p, t0, gi[GI_STEP], r)
     dur = gate_samples(p, gf, 1.0, r)
@@ -341,11 +332,8 @@ def roll_two_dice(gi) -> int:
 
 @njit(cache=True, _nrt=False)
 def dice_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
-    r = gi[GI_STEPS_PER_BEAT]
-    if r < 1:
-        r = 1
-    grid_changed(gi, p, r)
-    if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
+    r = chunk_grid(gi, p, t0, n)
+    if r == 0:
         return nev
     k = first_step_at_or_after(p, t0, gi[GI_STEP], r)
     dur = gate_samples(p, gf, 1.0, r)
