@@ -54,3 +54,13 @@ def test_devices_and_help_never_crash() -> None:
     assert r.returncode == 0 and "render" in r.stdout and "examples" in r.stdout
     r = rtgen("play", "--help")
     assert r.returncode == 0 and "--blocksize" in r.stdout
+
+
+def test_jam_without_a_midi_system_or_port_is_a_clear_device_error(jack_server) -> None:
+    env = dict(os.environ, JACK_DEFAULT_SERVER="rtgen-none-running", JACK_NO_START_SERVER="1")
+    r = rtgen("jam", "--seconds", "1", "--no-audio", env=env)
+    if not os.path.exists("/dev/snd/seq"):
+        assert r.returncode == 3 and "no MIDI system" in r.stderr and "Traceback" not in r.stderr
+    r = rtgen("jam", "--midi-in", "no-such-keyboard", "--seconds", "1", "--no-audio")   # the JACK server is up
+    assert r.returncode == 3, r.stderr
+    assert "'no-such-keyboard' not found; ports:" in r.stderr and "Traceback" not in r.stderr

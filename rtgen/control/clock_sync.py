@@ -199,20 +199,12 @@ class MidiClockIn:
     def start(self) -> MidiClockIn:
         import rtmidi
 
-        from .midi import _open_virtual, find_port, resolve_api
+        from .midi import open_port, resolve_api
 
         mi = rtmidi.MidiIn(_api(self.api), self.client_name, queue_size_limit=8192)
         mi.ignore_types(sysex=True, timing=False, active_sense=True)
-        if self.port is None:
-            self.port_name = _open_virtual(mi, resolve_api(self.api), "clock", self.client_name, output_side=True)
-        else:
-            names = mi.get_ports()
-            i = find_port(names, self.port, exclude=self.client_name + ":")
-            if i is None:
-                mi.delete()
-                raise ConfigError(f"MIDI clock input {self.port!r} not found; ports: {', '.join(names) or 'none'}")
-            mi.open_port(i, "clock-in")
-            self.port_name = names[i]
+        self.port_name = open_port(mi, resolve_api(self.api), self.port, "clock", self.client_name,
+                                   output_side=True)
         self._mi = mi
         self._stop.clear()
         self._t = threading.Thread(target=self._loop, name="rtgen-clock-in", daemon=True)
@@ -273,19 +265,10 @@ class MidiClockOut:
     def start(self) -> MidiClockOut:
         import rtmidi
 
-        from .midi import _open_virtual, find_port, resolve_api
+        from .midi import open_port, resolve_api
 
         mo = rtmidi.MidiOut(_api(self.api), self.client_name)
-        if self.port is None:
-            self.port_name = _open_virtual(mo, resolve_api(self.api), "out", self.client_name, output_side=False)
-        else:
-            names = mo.get_ports()
-            i = find_port(names, self.port, exclude=self.client_name + ":")
-            if i is None:
-                mo.delete()
-                raise ConfigError(f"MIDI clock output {self.port!r} not found; ports: {', '.join(names) or 'none'}")
-            mo.open_port(i, "clock-out")
-            self.port_name = names[i]
+        self.port_name = open_port(mo, resolve_api(self.api), self.port, "out", self.client_name, output_side=False)
         self._mo = mo
         self._stop.clear()
         self._t = threading.Thread(target=self._loop, name="rtgen-clock-out", daemon=True)

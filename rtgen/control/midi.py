@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from ..errors import DeviceError
 from ..rt.layout import (
     C_ALL_OFF,
     C_LAYER,
@@ -297,7 +298,7 @@ def resolve_api(api: str = "auto") -> str:
         return "jack"
     if os.path.exists("/dev/snd/seq"):
         return "alsa"
-    raise RuntimeError("no MIDI system: no JACK server is running and /dev/snd/seq does not exist "
+    raise DeviceError("no MIDI system: no JACK server is running and /dev/snd/seq does not exist "
                        "(start jackd, or load the ALSA sequencer module snd-seq)")
 
 
@@ -325,6 +326,21 @@ def find_port(names: list[str], want: str, *, exclude: str | None = None) -> int
         if w in n.lower():
             return i
     return None
+
+
+def open_port(dev: Any, api: str, want: str | None, role: str, client: str, *, output_side: bool) -> str:
+    """Open ``want`` (a name or substring) on the rtmidi object ``dev``, or a virtual port named
+    ``role`` when ``want`` is None; returns the port's full name. A port that is not there is a
+    DeviceError listing the ports that are."""
+    if want is None:
+        return _open_virtual(dev, api, role, client, output_side=output_side)
+    names = dev.get_ports()
+    idx = find_port(names, want, exclude=client + ":")
+    if idx is None:
+        dev.delete()
+        raise DeviceError(f"MIDI {role} port {want!r} not found; ports: {', '.join(names) or 'none'}")
+    dev.open_port(idx, role)
+    return str(names[idx])
 
 
 def _open_virtual(dev: Any, api: str, port: str, client: str, *, output_side: bool) -> str:
@@ -478,16 +494,7 @@ class MidiInput:
             # seconds of a stalled poll thread at 10,000 messages/s
             mi = rtmidi.MidiIn(_api_id(self.api), self.client_name, queue_size_limit=65536)
             mi.ignore_types(sysex=False, timing=True, active_sense=True)   # sysex is counted, then skipped
-            if self.port is None:
-                self.port_name = _open_virtual(mi, self.api, "in", self.client_name, output_side=True)
-            else:
-                names = mi.get_ports()
-                idx = find_port(names, self.port, exclude=self.client_name + ":")
-                if idx is None:
-                    mi.delete()
-                    raise LookupError(f"MIDI input {self.port!r} not found; inputs: {names}")
-                mi.open_port(idx, "in")
-                self.port_name = names[idx]
+            self.port_name = open_port(mi, self.api, self.port, "in", self.client_name, output_side=True)
             self._midi = mi
             self._connected = True
             self._t_last = 0.0
@@ -703,16 +710,7 @@ class MidiOutput:
     def start(self) -> MidiOutput:
         import rtmidi
         mo = rtmidi.MidiOut(_api_id(self.api), self.client_name)
-        if self.port is None:
-            self.port_name = _open_virtual(mo, self.api, "out", self.client_name, output_side=False)
-        else:
-            names = mo.get_ports()
-            idx = find_port(names, self.port, exclude=self.client_name + ":")
-            if idx is None:
-                mo.delete()
-                raise LookupError(f"MIDI output {self.port!r} not found; outputs: {names}")
-            mo.open_port(idx, "out")
-            self.port_name = names[idx]
+        self.port_name = open_port(mo, self.api, self.port, "out", self.client_name, output_side=False)
         self._midi = mo
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="rtgen-midi-out", daemon=True)
