@@ -42,6 +42,8 @@ class RtgenSource(PyoObject):  # type: ignore[misc,valid-type]
     def __init__(self, engine: Any, server: Any = None, mul: Any = 1, add: Any = 0,
                  chain: Callable[[], None] | None = None) -> None:
         pyo = _pyo
+        if pyo is None:
+            raise ConfigError("RtgenSource needs pyo (pip install 'rtgen[fx]')")
         PyoObject.__init__(self, mul, add)
         srv = server if server is not None else _default_server()
         bs = int(srv.getBufferSize())
@@ -72,5 +74,7 @@ class RtgenSource(PyoObject):  # type: ignore[misc,valid-type]
 
 def _default_server() -> Any:
     """The server new pyo objects attach to (the last one created), asked through a throwaway Sig."""
+    if _pyo is None:
+        raise ConfigError("pyo is not installed (pip install 'rtgen[fx]')")
     sig = _pyo.Sig(0)
     return sig.getServer()

@@ -24,7 +24,6 @@ common steps per beat / density.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from ..errors import ConfigError
 from ..rt.clock import first_step_at_or_after, step_sample
@@ -44,7 +43,7 @@ from ..rt.layout import (
 )
 from ..rt.rng import randint, uniform
 from .base import Param, Sequencer
-from .kutil import chunk_grid, emit, gate_samples, step_plays, velocity
+from .kutil import chunk_grid, emit, gate_samples, kernel_jit, step_plays, velocity
 
 # ====================================================================== elementary 1-D
 C1_ROW = 0
@@ -68,7 +67,7 @@ C1_FILL = GF_USER
 C1_MUT = GF_USER + 1
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def ca1d_step(gbuf, src: int, dst: int, w: int, rule: int, wrap: int) -> None:
     """One generation of elementary rule ``rule`` from gbuf[src:src+w] into gbuf[dst:dst+w]."""
     for i in range(w):
@@ -84,7 +83,7 @@ def ca1d_step(gbuf, src: int, dst: int, w: int, rule: int, wrap: int) -> None:
         gbuf[dst + i] = (rule >> idx) & 1
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def ca1d_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = chunk_grid(gi, p, t0, n)
     if r == 0:
@@ -236,7 +235,7 @@ LF_FILL = GF_USER
 LF_MUT = GF_USER + 1
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def life_step(gbuf, src: int, dst: int, h: int, w: int, bmask: int, smask: int, wrap: int) -> int:
     """One generation of a Life-like rule; returns the population. Neighbour rows and columns are
     resolved once per row/cell (-1 = outside a non-wrapping grid), no modulo in the inner loop."""
@@ -281,7 +280,7 @@ def life_step(gbuf, src: int, dst: int, h: int, w: int, bmask: int, smask: int, 
     return pop
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def cyclic_step(gbuf, src: int, dst: int, h: int, w: int, k: int, thr: int, moore: int) -> None:
     """One generation of Griffeath's cyclic automaton on a torus (range 1)."""
     for y in range(h):
@@ -303,20 +302,20 @@ def cyclic_step(gbuf, src: int, dst: int, h: int, w: int, k: int, thr: int, moor
             gbuf[dst + y * w + x] = nx if cnt >= thr else s
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def _copy(gbuf, src: int, dst: int, m: int) -> None:
     for i in range(m):
         gbuf[dst + i] = gbuf[src + i]
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def _cyclic_reseed(gi, gbuf, m: int) -> None:
     kk = gi[CY_K]
     for i in range(m):
         gbuf[CY_A + i] = randint(gi, GI_RNG, kk)
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def _tag_last(gi, ev, n0: int, n1: int, value: int) -> None:
     """Route events n0..n1-1 by a cyclic state's mapped value (instrument or layer)."""
     col = EV_LAYER if gi[CY_TARGET] == 1 else EV_INSTR
@@ -324,7 +323,7 @@ def _tag_last(gi, ev, n0: int, n1: int, value: int) -> None:
         ev[e, col] = value
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def life_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = chunk_grid(gi, p, t0, n)
     if r == 0:
@@ -492,7 +491,7 @@ class Life(Sequencer):
         ]
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def cyclic_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = chunk_grid(gi, p, t0, n)
     if r == 0:

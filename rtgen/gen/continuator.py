@@ -504,12 +504,13 @@ class AnswerGen:
             it = Item(y, src.vel, src.dur, src.ioi, src.chord)
             m.viewpoint_counts[vp] += 1
         else:
-            it = self._fallback(w)
-            if it is None:
+            fb = self._fallback(w)
+            if fb is None:
                 m.copy_blocks += 1
                 self.ended = True
                 m.step_ns.append(time.perf_counter_ns() - t0)
                 return None
+            it = fb
             m.viewpoint_counts[4] += 1
         self.ans[self.alen] = it.pitch
         self.alen += 1

@@ -42,7 +42,7 @@ from ..rt.layout import (
 )
 from .automata import ca1d_process, cyclic_process, life_process
 from .grammar import grammar_process, lsystem_process
-from .kutil import emit  # noqa: F401  (re-exported: ``dispatch.emit``)
+from .kutil import emit, kernel_jit  # noqa: F401  (re-exported: ``dispatch.emit``)
 from .rules import chorale_process, dice_process, euclid_process, rules_process, serial_process
 
 
@@ -69,7 +69,7 @@ def metronome_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     return nev
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def gen_process(kind, gi, gf, gbuf, p, harm, t0, n, ev, nev):
     """Run the kernel for ``kind`` (a ``GK_*`` code). Unknown kinds write nothing.
 

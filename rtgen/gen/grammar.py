@@ -31,7 +31,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from ..errors import ConfigError
 from ..rt.clock import first_step_at_or_after, step_sample
@@ -48,7 +47,7 @@ from ..rt.layout import (
 )
 from ..rt.rng import uniform
 from .base import Param, Sequencer
-from .kutil import emit, gate_samples, grid_changed, no_step_in_chunk, velocity, wrap_range
+from .kutil import emit, gate_samples, grid_changed, kernel_jit, no_step_in_chunk, velocity, wrap_range
 
 # ------------------------------------------------------------------------- terminals
 T_DEGREE = 0
@@ -266,14 +265,14 @@ GR_QTRUNC = GI_USER + 16  # reported: pitches dropped because the queue was full
 GR_MAXEXP = GI_USER + 17
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def _abandon(gi) -> None:
     gi[GR_SP] = 0
     gi[GR_ACTIVE] = 0
     gi[GR_TRUNC] += 1
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def grammar_next(gi, gbuf) -> int:
     """Next terminal of the running derivation: its index, -1 at the end of a derivation,
     -2 when a derivation was abandoned at a limit, -3 when the work budget ran out (call again)."""
@@ -322,7 +321,7 @@ def grammar_next(gi, gbuf) -> int:
     return -3
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def _collect(gi, gbuf) -> bool:
     """Fetch terminals into the queue until a duration (or the end of a derivation)."""
     for _ in range(FETCH_BUDGET):
@@ -354,7 +353,7 @@ def _collect(gi, gbuf) -> bool:
     return False
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def grammar_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
@@ -567,7 +566,7 @@ def parse_lsystem(text: str) -> tuple[str, dict[str, str]]:
     return axiom, rules
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def lsystem_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:

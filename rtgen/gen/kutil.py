@@ -7,6 +7,7 @@ kernel modules can import it without importing the dispatcher that imports them.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -41,7 +42,15 @@ from ..rt.layout import (
 from ..rt.rng import uniform
 
 
-@njit(cache=True, _nrt=False)
+def kernel_jit(**kw: Any) -> Any:
+    """``njit`` for real-time generator kernels: cached, and compiled without numba's reference
+    counting (``_nrt=False``, an underscore option of numba): such a kernel cannot allocate
+    (trying to fails at compile time) and skips an incref/decref pair on every call, which
+    cost 0.13-0.25 us a call even in chunks with no note."""
+    return njit(cache=True, _nrt=False, **kw)  # type: ignore[call-overload]
+
+
+@kernel_jit()
 def emit(gi: np.ndarray, ev: np.ndarray, nev: int, t: int, note: float, vel: float, dur: int,
          tag: float = 0.0, pan: float = 0.0) -> int:
     """Append one note event; count a drop when ``ev`` is full. Returns the new count."""
@@ -60,7 +69,7 @@ def emit(gi: np.ndarray, ev: np.ndarray, nev: int, t: int, note: float, vel: flo
     return nev + 1
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def step_plays(gi: np.ndarray, gf: np.ndarray) -> bool:
     """Density gate of a step: draws from the slot's rng only when 0 < density < 1."""
     d = gf[GF_DENSITY]
@@ -71,7 +80,7 @@ def step_plays(gi: np.ndarray, gf: np.ndarray) -> bool:
     return uniform(gi, GI_RNG) < d
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def velocity(gi: np.ndarray, gf: np.ndarray, scale: float) -> float:
     """Base velocity times ``scale``, humanized (one rng draw only when humanize > 0)."""
     v = gf[GF_VEL] * scale
@@ -81,20 +90,20 @@ def velocity(gi: np.ndarray, gf: np.ndarray, scale: float) -> float:
     return v
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def gate_samples(p: np.ndarray, gf: np.ndarray, steps: float, steps_per_beat: int) -> int:
     """Length of a note lasting ``steps`` grid steps times the gate, in samples (>= 1)."""
     return beat_duration_samples(p, gf[GF_GATE] * steps / steps_per_beat)
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def wrap_range(x: int, lo: int, hi: int) -> int:
     """Fold ``x`` into ``lo..hi`` cyclically (hi >= lo)."""
     w = hi - lo + 1
     return lo + (x - lo) % w
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_jit(inline="always")
 def no_step_in_chunk(p: np.ndarray, t0: int, n: int, k: int, r: int) -> bool:
     """Fast exact test that the step grid has no step in ``[t0, t0 + n)`` for a kernel whose next step
     is ``k``: then ``first_step_at_or_after`` would return ``k`` itself and its sample lies beyond the
@@ -113,7 +122,7 @@ def no_step_in_chunk(p: np.ndarray, t0: int, n: int, k: int, r: int) -> bool:
 KU_GRID = GEN_NI - 1
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_jit(inline="always")
 def chunk_grid(gi: np.ndarray, p: np.ndarray, t0: int, n: int) -> int:
     """The opening of every step-grid kernel: the slot's steps per beat (at least 1), after a
     live grid change has been followed; 0 when no step of that grid falls in ``[t0, t0 + n)``
@@ -127,7 +136,7 @@ def chunk_grid(gi: np.ndarray, p: np.ndarray, t0: int, n: int) -> int:
     return r
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def grid_changed(gi: np.ndarray, p: np.ndarray, r: int) -> bool:
     """True once after a live change of steps per beat: ``gi[GI_STEP]`` is moved to the new grid
     (the first step at or after the current beat), so the kernel neither stalls nor rushes."""

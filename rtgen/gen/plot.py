@@ -40,7 +40,8 @@ def automaton_rows(preset: PresetSpec, seconds: float, seed: int = 0, sample_rat
             if isinstance(ref, LifeRef) and len(ref.history) >= max_rows:
                 break
         if isinstance(ref, CA1DRef):
-            return np.array(ref.rows[:max_rows], np.uint8).reshape(-1, seq.width)
+            rows = ref.rows[:max_rows]
+            return np.array(rows, np.uint8).reshape(len(rows), -1)
         assert isinstance(ref, LifeRef)
         return np.array([np.array(g).sum(axis=0) for g in ref.history[:max_rows]], np.float64)
     return None

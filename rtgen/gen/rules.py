@@ -10,7 +10,6 @@ the slot's ``gi``/``gf``/``gbuf`` words documented next to each kernel.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from ..errors import ConfigError
 from ..rt.clock import first_step_at_or_after, step_sample
@@ -38,7 +37,7 @@ from ..rt.layout import (
 from ..rt.rng import randint, uniform
 from . import theory
 from .base import Param, Sequencer
-from .kutil import chunk_grid, emit, gate_samples, grid_changed, no_step_in_chunk, step_plays, velocity
+from .kutil import chunk_grid, emit, gate_samples, grid_changed, kernel_jit, no_step_in_chunk, step_plays, velocity
 
 # =============================================================================== Euclid
 # gi[EU_NTRACKS] tracks; track t uses gi[EU_TRACK + EU_W*t + (0 length, 1 rotation, 2 mode
@@ -51,7 +50,7 @@ EU_MAX_TRACKS = 8
 EU_MAXLEN = 64
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def euclid_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = chunk_grid(gi, p, t0, n)
     if r == 0:
@@ -139,7 +138,7 @@ CH_PCS = 16384
 CH_MAX = 2048
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def chorale_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = chunk_grid(gi, p, t0, n)
     if r == 0:
@@ -237,7 +236,7 @@ _MOVES = (1, -1, 2, -2, 3, -3, 4, 0)
 _CUM = (0.3, 0.6, 0.72, 0.84, 0.89, 0.94, 0.97, 1.0)
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def _rm_move(u: float) -> int:
     for i in range(8):
         if u < _CUM[i]:
@@ -245,7 +244,7 @@ def _rm_move(u: float) -> int:
     return 0
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def rules_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = chunk_grid(gi, p, t0, n)
     if r == 0:
@@ -324,13 +323,13 @@ DI_BASE = GI_USER + 3
 DI_MEAS = 256
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def roll_two_dice(gi) -> int:
     """Sum of two fair dice from the slot's rng (two draws)."""
     return randint(gi, GI_RNG, 6) + randint(gi, GI_RNG, 6) + 2
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def dice_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = chunk_grid(gi, p, t0, n)
     if r == 0:
@@ -402,7 +401,7 @@ SE_TAB = 0
 SE_DYN = 1024
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit()
 def serial_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
