@@ -75,7 +75,6 @@ from .rt.layout import (
     N_LAYERS,
     N_NOISE_BANDS,
     NF_DEPTH,
-    O_NOTE_ON,
     P_ATTACK,
     P_BEAT,
     P_BEAT_INC,
@@ -651,4 +650,4 @@ class Engine:
         return int(instrument)
 
 
-__all__ = ["Engine", "EngineSpec", "O_NOTE_ON", "C_PARAM", "P_BPM"]
+__all__ = ["Engine", "EngineSpec"]

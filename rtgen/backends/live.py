@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -430,9 +429,3 @@ class LiveStream:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def jack_running() -> bool:
-    """True when a JACK server answers for the current JACK_DEFAULT_SERVER."""
-    return os.path.exists("/dev/shm") and any(h["name"].startswith("JACK") and h["devices"]
-                                              for h in list_hostapis())

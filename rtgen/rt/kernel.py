@@ -562,7 +562,7 @@ def drain_commands(S, t0):
 
 
 @njit(cache=True)
-def run_generators_tagged(S, t0):
+def run_generators(S, t0):
     """Run every active generator, tagging its notes with its slot (so deactivation releases them)."""
     for g in range(N_GEN):
         if S.gi[g, GI_ACTIVE] == 0:
@@ -735,7 +735,7 @@ def chunk_start(S, t0):
         S.p[P_BEAT] += S.p[P_BEAT_INC]
     drain_commands(S, t0)
     S.p[P_BEAT_INC] = CHUNK * S.p[P_BPM] / (60.0 * S.p[P_SR])
-    run_generators_tagged(S, t0)
+    run_generators(S, t0)
     emit_beats(S, t0)
     neural_frames(S, t0)
     for lay in range(N_LAYERS):
