@@ -79,7 +79,8 @@ def live_runs(period: int, seconds: float) -> None:
             ok = ref_xruns < 0 or st.underflows <= ref_xruns
             emit(f"live/jack_{period}f/{tag}/underflows", st.underflows, f"underflows/{seconds:g}s", target, ok,
                  peer="jack_metro xruns", peer_value=ref_xruns, server_xruns=xr, callbacks=st.callbacks,
-                 expected_callbacks=int(expected), worst_block_fraction=st.worst_block_us / st.deadline_us)
+                 expected_callbacks=int(expected), worst_block_fraction=st.worst_block_us / st.deadline_us,
+                 worst_cpu_fraction=st.worst_cpu_us / st.deadline_us)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -131,6 +131,7 @@ def live_runs(seconds: float, period: int = 128) -> None:
                  "<= the C reference client's xruns", ref < 0 or st.underflows <= ref,
                  peer="jack_metro xruns alone (same server, same run)", peer_value=ref, server_xruns=xr,
                  worst_callback_fraction=st.worst_block_us / st.deadline_us,
+                 worst_callback_cpu_fraction=st.worst_cpu_us / st.deadline_us,
                  mean_callback_us=st.mean_block_us)
 
 

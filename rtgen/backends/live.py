@@ -34,6 +34,7 @@ from ..rt.layout import (
     P_SR,
     S_BLOCKS,
     S_CB_OVER_DEADLINE,
+    S_CB_OVER_DEADLINE_CPU,
     S_CB_SAMPLE,
     S_CB_TIME_NS,
     S_INPUT_OVERFLOWS,
@@ -41,6 +42,7 @@ from ..rt.layout import (
     S_SAMPLE,
     S_TOTAL_NS,
     S_UNDERFLOWS,
+    S_WORST_CPU_NS,
     S_WORST_NS,
 )
 from ..rt.state import FIELDS, TABLE_WORDS, EngineState, address_table
@@ -56,11 +58,19 @@ _clock_gettime = _libc.clock_gettime
 _clock_gettime.argtypes = [ctypes.c_int, ctypes.c_void_p]
 _clock_gettime.restype = ctypes.c_int
 _CLOCK_MONOTONIC = 1
+_CLOCK_THREAD_CPUTIME_ID = 3
 
 
 @njit
 def _now_ns(tb):
     _clock_gettime(_CLOCK_MONOTONIC, tb.ctypes)
+    return tb[0] * 1000000000 + tb[1]
+
+
+@njit
+def _cpu_ns(tb):
+    """CPU time of the calling thread: the callback's own work, without preemption."""
+    _clock_gettime(_CLOCK_THREAD_CPUTIME_ID, tb.ctypes)
     return tb[0] * 1000000000 + tb[1]
 
 
@@ -138,6 +148,7 @@ def _pa_callback(inp, outp, frames, time_info, status, user):
     S = _state_from_table(tbl)
     st = S.st
     t0 = _now_ns(S.tb)
+    c0 = _cpu_ns(S.tb)
     st[S_CB_SAMPLE] = st[S_SAMPLE]
     st[S_CB_TIME_NS] = t0
     if status & PA_OUTPUT_UNDERFLOW:
@@ -149,7 +160,12 @@ def _pa_callback(inp, outp, frames, time_info, status, user):
     kernel.render(S, out, n)
     if S.fxi[FXI_ENABLED] != 0:
         kernel.fx_return(S, out, n)
+    dc = _cpu_ns(S.tb) - c0
     dt = _now_ns(S.tb) - t0
+    if dc > st[S_WORST_CPU_NS]:
+        st[S_WORST_CPU_NS] = dc
+    if dc * S.p[P_SR] > n * 1e9:
+        st[S_CB_OVER_DEADLINE_CPU] += 1
     st[S_LAST_NS] = dt
     st[S_TOTAL_NS] += dt
     if dt > st[S_WORST_NS]:
@@ -308,6 +324,8 @@ class LiveStats:
     over_deadline: int
     block_size: int
     sample_rate: int
+    worst_cpu_us: float = 0.0      # the callback's own CPU time: what rtgen controls
+    over_deadline_cpu: int = 0     # callbacks whose own CPU time exceeded the deadline
 
 
 class LiveStream:
@@ -422,7 +440,8 @@ class LiveStream:
             worst_block_us=st[S_WORST_NS] / 1000.0,
             mean_block_us=(st[S_TOTAL_NS] / max(1, cb)) / 1000.0,
             deadline_us=deadline, over_deadline=int(st[S_CB_OVER_DEADLINE]),
-            block_size=self.block_size, sample_rate=self.sample_rate)
+            block_size=self.block_size, sample_rate=self.sample_rate,
+            worst_cpu_us=st[S_WORST_CPU_NS] / 1000.0, over_deadline_cpu=int(st[S_CB_OVER_DEADLINE_CPU]))
 
     def __enter__(self) -> LiveStream:
         return self.start()
