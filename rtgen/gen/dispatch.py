@@ -19,8 +19,6 @@ The kernel must not allocate, and must do a bounded amount of work per call.
 
 from __future__ import annotations
 
-from numba import njit
-
 from ..rt.clock import beat_duration_samples, first_step_at_or_after, step_sample
 from ..rt.layout import (
     GF_GATE,
@@ -46,7 +44,7 @@ from .kutil import emit, kernel_jit  # noqa: F401  (re-exported: ``dispatch.emit
 from .rules import chorale_process, dice_process, euclid_process, rules_process, serial_process
 
 
-@njit(cache=True)
+@kernel_jit()
 def metronome_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     """Self-test generator: one note per step; accent on the first step of each bar.
 

@@ -7,12 +7,11 @@ kernel modules can import it without importing the dispatcher that imports them.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
-from numba import njit
 
 from ..rt.clock import beat_duration_samples
+from ..rt.jit import kernel_jit
 from ..rt.layout import (
     EV_DUR,
     EV_INSTR,
@@ -40,14 +39,6 @@ from ..rt.layout import (
     P_SWING,
 )
 from ..rt.rng import uniform
-
-
-def kernel_jit(**kw: Any) -> Any:
-    """``njit`` for real-time generator kernels: cached, and compiled without numba's reference
-    counting (``_nrt=False``, an underscore option of numba): such a kernel cannot allocate
-    (trying to fails at compile time) and skips an incref/decref pair on every call, which
-    cost 0.13-0.25 us a call even in chunks with no note."""
-    return njit(cache=True, _nrt=False, **kw)  # type: ignore[call-overload]
 
 
 @kernel_jit()

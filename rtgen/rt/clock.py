@@ -14,17 +14,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from .jit import kernel_jit
 from .layout import CHUNK, P_BEAT, P_BPM, P_SR, P_SWING
 
 
-@njit(cache=True)
+@kernel_jit()
 def samples_per_beat(p: np.ndarray) -> float:
     return p[P_SR] * 60.0 / p[P_BPM]
 
 
-@njit(cache=True)
+@kernel_jit()
 def step_beat(p: np.ndarray, k: int, steps_per_beat: int) -> float:
     """Beat position of step ``k`` on a grid of ``steps_per_beat`` steps per beat, with swing."""
     b = k / steps_per_beat
@@ -33,13 +33,13 @@ def step_beat(p: np.ndarray, k: int, steps_per_beat: int) -> float:
     return b
 
 
-@njit(cache=True)
+@kernel_jit()
 def step_sample(p: np.ndarray, t0: int, k: int, steps_per_beat: int) -> int:
     """Absolute sample of step ``k`` given that beat ``p[P_BEAT]`` falls on sample ``t0``."""
     return t0 + int(math.floor((step_beat(p, k, steps_per_beat) - p[P_BEAT]) * samples_per_beat(p) + 0.5))
 
 
-@njit(cache=True)
+@kernel_jit()
 def first_step_at_or_after(p: np.ndarray, t0: int, k: int, steps_per_beat: int) -> int:
     """The first step index >= k that is still due: steps more than one chunk behind ``t0``
     (left behind by a tempo jump or a clock reset) are skipped; a step that rounding puts a
@@ -53,7 +53,7 @@ def first_step_at_or_after(p: np.ndarray, t0: int, k: int, steps_per_beat: int) 
     return k
 
 
-@njit(cache=True)
+@kernel_jit()
 def beat_duration_samples(p: np.ndarray, beats: float) -> int:
     """Length of ``beats`` beats at the current tempo, in samples (>= 1)."""
     d = int(beats * samples_per_beat(p) + 0.5)

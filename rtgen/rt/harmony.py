@@ -6,8 +6,8 @@ Stored in a float64 array ``harm`` (indices ``H_*`` in :mod:`rtgen.rt.layout`).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from .jit import kernel_jit
 from .layout import (
     H_BASE_OCTAVE,
     H_CHORD,
@@ -21,7 +21,7 @@ from .layout import (
 )
 
 
-@njit(cache=True)
+@kernel_jit()
 def degree_to_note(harm: np.ndarray, degree: int) -> int:
     """MIDI note of scale ``degree`` (0 = tonic in the base octave; negative goes down)."""
     n = int(harm[H_SCALE_LEN])
@@ -32,7 +32,7 @@ def degree_to_note(harm: np.ndarray, degree: int) -> int:
     return int(harm[H_ROOT]) + 12 * (int(harm[H_BASE_OCTAVE]) + 1 + octv) + int(harm[H_SCALE + d])
 
 
-@njit(cache=True)
+@kernel_jit()
 def snap_to_scale(harm: np.ndarray, note: int) -> int:
     """The nearest scale note to ``note`` (ties go down)."""
     n = int(harm[H_SCALE_LEN])
@@ -51,7 +51,7 @@ def snap_to_scale(harm: np.ndarray, note: int) -> int:
     return best
 
 
-@njit(cache=True)
+@kernel_jit()
 def in_chord(harm: np.ndarray, note: int) -> bool:
     n = int(harm[H_CHORD_LEN])
     pc = note % 12

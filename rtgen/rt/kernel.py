@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
-
 from ..gen.dispatch import gen_process
+from .jit import kernel_jit
 from .layout import (
     C_ALL_OFF,
     C_GEN_ACTIVE,
@@ -179,7 +178,7 @@ PQ_GEN = 9
 
 
 # ----------------------------------------------------------------------- output events
-@njit(cache=True)
+@kernel_jit()
 def out_push(S, kind, t, a, b, c, d, e, f):
     head = S.out_idx[0]
     if head - S.out_idx[8] >= OUT_CAP:
@@ -198,7 +197,7 @@ def out_push(S, kind, t, a, b, c, d, e, f):
 
 
 # ----------------------------------------------------------------------- pending queue
-@njit(cache=True)
+@kernel_jit()
 def pq_push(S, t, kind, a, b, c, d, e, f, gen):
     k = S.st[S_PQ_COUNT]
     if k >= PQ_CAP:
@@ -219,7 +218,7 @@ def pq_push(S, t, kind, a, b, c, d, e, f, gen):
     return True
 
 
-@njit(cache=True)
+@kernel_jit()
 def pq_next_before(S, tend):
     """Index of the earliest pending row with time < tend (ties: arrival order), or -1."""
     best = -1
@@ -236,7 +235,7 @@ def pq_next_before(S, tend):
     return best
 
 
-@njit(cache=True)
+@kernel_jit()
 def pq_remove(S, k):
     last = S.st[S_PQ_COUNT] - 1
     if k != last:
@@ -246,7 +245,7 @@ def pq_remove(S, k):
 
 
 # ----------------------------------------------------------------------- voices
-@njit(cache=True)
+@kernel_jit()
 def _coef(seconds, sr):
     """Per-sample multiplier that falls by 60 dB in ``seconds``."""
     if seconds <= 1e-5:
@@ -254,7 +253,7 @@ def _coef(seconds, sr):
     return math.exp(-6.907755278982137 / (seconds * sr))
 
 
-@njit(cache=True)
+@kernel_jit()
 def set_increment(S, v):
     sr = S.p[P_SR]
     note = S.vf[v, VF_NOTE] + S.vf[v, VF_BEND]
@@ -265,7 +264,7 @@ def set_increment(S, v):
     S.vf[v, VF_INC] = inc
 
 
-@njit(cache=True)
+@kernel_jit()
 def release_voice(S, v, t):
     if S.vf[v, VF_STATE] != VS_ON:
         return
@@ -277,7 +276,7 @@ def release_voice(S, v, t):
              S.vf[v, VF_NOTE_ID])
 
 
-@njit(cache=True)
+@kernel_jit()
 def free_voice(S, v):
     S.vf[v, VF_STATE] = VS_FREE
     S.vf[v, VF_ENV] = 0.0
@@ -285,7 +284,7 @@ def free_voice(S, v):
     S.vf[v, VF_LAST_OUT] = 0.0
 
 
-@njit(cache=True)
+@kernel_jit()
 def pick_voice(S):
     """A free voice; else the quietest released one; else the quietest sounding one."""
     nv = S.vf.shape[0]
@@ -310,7 +309,7 @@ def pick_voice(S):
     return best, True
 
 
-@njit(cache=True)
+@kernel_jit()
 def note_on(S, t, note, vel, layer, instr, note_id, pan, gen):
     if note < 0.0 or note > 127.0 or vel <= 0.0:
         return
@@ -398,7 +397,7 @@ def note_on(S, t, note, vel, layer, instr, note_id, pan, gen):
     out_push(S, O_NOTE_ON, t, note, vel, lay, v, ins, note_id)
 
 
-@njit(cache=True)
+@kernel_jit()
 def note_off(S, t, note, layer, note_id):
     lay = int(layer)
     for v in range(S.vf.shape[0]):
@@ -415,7 +414,7 @@ def note_off(S, t, note, layer, note_id):
             release_voice(S, v, t)
 
 
-@njit(cache=True)
+@kernel_jit()
 def all_off(S, t, layer):
     for v in range(S.vf.shape[0]):
         if layer < 0 or int(S.vf[v, VF_LAYER]) == layer:
@@ -425,7 +424,7 @@ def all_off(S, t, layer):
             S.lf[lay, LF_SUSTAIN] = 0.0
 
 
-@njit(cache=True)
+@kernel_jit()
 def panic(S, t):
     for v in range(S.vf.shape[0]):
         if S.vf[v, VF_STATE] == VS_ON:
@@ -450,7 +449,7 @@ def panic(S, t):
 
 
 # ----------------------------------------------------------------------- commands
-@njit(cache=True)
+@kernel_jit()
 def apply_row(S, t, kind, a, b, c, d, e, f, gen):
     """Apply one pending row at absolute sample ``t``."""
     if kind == C_NOTE_ON:
@@ -532,7 +531,7 @@ def apply_row(S, t, kind, a, b, c, d, e, f, gen):
             S.p[P_SWING] = a
 
 
-@njit(cache=True)
+@kernel_jit()
 def drain_commands(S, t0):
     """Move every queued command into the pending queue (panic acts at once)."""
     for r in range(N_CMD_RINGS):
@@ -561,7 +560,7 @@ def drain_commands(S, t0):
         S.cmd_idx[r, 8] = tail
 
 
-@njit(cache=True)
+@kernel_jit()
 def run_generators(S, t0):
     """Run every active generator, tagging its notes with its slot (so deactivation releases them)."""
     for g in range(N_GEN):
@@ -593,7 +592,7 @@ def run_generators(S, t0):
 
 
 # ----------------------------------------------------------------------- chunk start
-@njit(cache=True)
+@kernel_jit()
 def emit_beats(S, t0):
     b0 = S.p[P_BEAT]
     inc = S.p[P_BEAT_INC]
@@ -614,13 +613,13 @@ def emit_beats(S, t0):
         k += 1
 
 
-@njit(cache=True)
+@kernel_jit()
 def _voice_gain(S):
     vg = S.p[P_VOICE_GAIN]
     return vg if vg > 0.0 else 1.0
 
 
-@njit(cache=True)
+@kernel_jit()
 def _to_fallback(S, v):
     """A neural voice whose frame is late continues on the additive envelope at the same level."""
     g = S.vf[v, VF_GAIN]
@@ -641,7 +640,7 @@ def _to_fallback(S, v):
     S.vf[v, VF_NOISE_COEF] = 1.0
 
 
-@njit(cache=True)
+@kernel_jit()
 def neural_frames(S, t0):
     """At a hop boundary, move each voice onto the frame the timbre worker published for it.
 
@@ -701,7 +700,7 @@ def neural_frames(S, t0):
         S.vf[v, VF_NOISE] = 1.0
 
 
-@njit(cache=True)
+@kernel_jit()
 def noise_gains(S):
     """Per layer and band, the power sum of the sounding voices' noise (one source per layer)."""
     for lay in range(N_LAYERS):
@@ -729,7 +728,7 @@ def noise_gains(S):
             S.nz[lay, b, 2] = math.sqrt(S.nz[lay, b, 2])
 
 
-@njit(cache=True)
+@kernel_jit()
 def chunk_start(S, t0):
     if t0 > 0:
         S.p[P_BEAT] += S.p[P_BEAT_INC]
@@ -751,7 +750,7 @@ def chunk_start(S, t0):
 
 
 # ----------------------------------------------------------------------- synthesis
-@njit(cache=True)
+@kernel_jit()
 def render_voices(S, a, b):
     """Render every sounding voice from absolute sample a to b (same chunk) into lbuf."""
     m = b - a
@@ -864,7 +863,7 @@ def render_voices(S, a, b):
             free_voice(S, v)
 
 
-@njit(cache=True)
+@kernel_jit()
 def render_segment(S, a, b):
     """Render [a, b) applying every pending row that falls inside, on its sample."""
     cur = a
@@ -891,7 +890,7 @@ def render_segment(S, a, b):
     render_voices(S, cur, b)
 
 
-@njit(cache=True)
+@kernel_jit()
 def _layer_noise(S, lay, off, i):
     """One sample of a layer's noise bank: its own white source through the band filters."""
     ns = 0.0
@@ -913,7 +912,7 @@ def _layer_noise(S, lay, off, i):
     return ns
 
 
-@njit(cache=True)
+@kernel_jit()
 def mix_out(S, out, pos, a, b):
     """Mix the layers of [a, b) into out[pos:], with the per-layer sends, master gain and limiter.
 
@@ -996,7 +995,7 @@ def mix_out(S, out, pos, a, b):
     limit_out(S, out, pos, m, mg)
 
 
-@njit(cache=True)
+@kernel_jit()
 def limit_out(S, out, pos, m, mg):
     """Master gain, a peak limiter with instant attack (the ceiling is never exceeded), and a
     last guard against non-finite values, into out[pos:pos + m]."""
@@ -1047,7 +1046,7 @@ def limit_out(S, out, pos, m, mg):
     S.p[P_PEAK_R] = pkr
 
 
-@njit(cache=True)
+@kernel_jit()
 def render(S, out, n):
     """Render ``n`` frames into ``out`` (float32 [>= n, 2]). Returns ``n``."""
     if n > out.shape[0]:
@@ -1069,7 +1068,7 @@ def render(S, out, n):
 
 
 
-@njit(cache=True)
+@kernel_jit()
 def fx_return(S, out, n):
     """Route the block just rendered into ``out`` through the effects worker (see FXI_* in layout).
 

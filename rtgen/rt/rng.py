@@ -9,12 +9,13 @@ thread or block size renders it.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from .jit import kernel_jit
 
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-@njit(cache=True, inline="always")
+@kernel_jit(inline="always")
 def _step(x: np.uint64) -> np.uint64:
     x ^= x >> np.uint64(12)
     x ^= x << np.uint64(25)
@@ -22,7 +23,7 @@ def _step(x: np.uint64) -> np.uint64:
     return x
 
 
-@njit(cache=True)
+@kernel_jit()
 def seed_state(seed: int, stream: int) -> np.int64:
     """Return a non-zero state word from a seed and a stream number (splitmix64)."""
     z = np.uint64(seed) + np.uint64(0x9E3779B97F4A7C15) * np.uint64(stream + 1)
@@ -34,7 +35,7 @@ def seed_state(seed: int, stream: int) -> np.int64:
     return np.int64(z)
 
 
-@njit(cache=True)
+@kernel_jit()
 def next_u64(state: np.ndarray, i: int) -> np.uint64:
     """Advance ``state[i]`` (an int64 slot) and return 64 random bits."""
     x = _step(np.uint64(state[i]))
@@ -42,13 +43,13 @@ def next_u64(state: np.ndarray, i: int) -> np.uint64:
     return x * np.uint64(0x2545F4914F6CDD1D)
 
 
-@njit(cache=True)
+@kernel_jit()
 def uniform(state: np.ndarray, i: int) -> float:
     """A float in [0, 1) with 53 random bits, from ``state[i]``."""
     return float(next_u64(state, i) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True)
+@kernel_jit()
 def randint(state: np.ndarray, i: int, n: int) -> int:
     """An int in [0, n) (n >= 1), from ``state[i]``."""
     return int(uniform(state, i) * n)
