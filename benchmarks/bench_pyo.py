@@ -169,7 +169,7 @@ def rtgen_patch() -> Engine:
     ip[IP_GAIN] = 1.0
     ip[IP_NOISE] = 0.0
     ip[IP_DECAY_TIME] = 0.0
-    ip[IP_BRIGHT] = 1000.0          # the brightness lowpass far above the spectrum
+    ip[IP_BRIGHT] = 0.0             # no brightness lowpass: pyo's patch has no filter either
     eng.state.p[P_MASTER_GAIN] = 0.05   # master gain: 32 voices without hitting the limiter hard
     for n in _notes():
         eng.note_on(n, 100, layer=3, instrument=0)

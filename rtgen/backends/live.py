@@ -137,6 +137,7 @@ def _state_from_table(tbl):
         a2(31, np.float64),  # fxl
         a2(32, np.float64),  # mbuf
         a1(33, np.int64),    # lrng
+        a2(34, np.float32),  # vscr
     )
 
 

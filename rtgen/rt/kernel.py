@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..gen.dispatch import gen_process
 from .jit import kernel_jit
 from .layout import (
@@ -114,6 +116,7 @@ from .layout import (
     P_SR,
     P_SWING,
     P_VOICE_GAIN,
+    PHASE_FRAC_BITS,
     PQ_CAP,
     S_BEAT_INDEX,
     S_BLOCKS,
@@ -130,7 +133,6 @@ from .layout import (
     S_PQ_SEQ,
     S_SAMPLE,
     S_STEALS,
-    TS,
     VF_AGE,
     VF_AMP,
     VF_AMP_INC,
@@ -143,6 +145,7 @@ from .layout import (
     VF_GAIN,
     VF_GEN,
     VF_INC,
+    VF_INC_FX,
     VF_INSTR,
     VF_LAST_OUT,
     VF_LAYER,
@@ -262,6 +265,7 @@ def set_increment(S, v):
     if inc > 0.49:
         inc = 0.49
     S.vf[v, VF_INC] = inc
+    S.vf[v, VF_INC_FX] = float(int(inc * 4294967296.0 + 0.5))
 
 
 @kernel_jit()
@@ -711,7 +715,7 @@ def noise_gains(S):
         if S.vf[v, VF_STATE] == VS_FREE:
             continue
         # the noise envelope advances once per chunk (the same whatever the host block size)
-        if S.vf[v, VF_AGE] > 0.0:
+        if S.vf[v, VF_AGE] > 0.0 and S.vf[v, VF_NOISE_COEF] != 1.0:
             S.vf[v, VF_NOISE_ENV] *= S.vf[v, VF_NOISE_COEF] ** CHUNK
         if S.vf[v, VF_NOISE] <= 0.0:
             continue
@@ -739,8 +743,8 @@ def chunk_start(S, t0):
     neural_frames(S, t0)
     for lay in range(N_LAYERS):
         for i in range(CHUNK):
-            S.lbuf[lay, i, 0] = 0.0
-            S.lbuf[lay, i, 1] = 0.0
+            S.lbuf[lay, 0, i] = 0.0
+            S.lbuf[lay, 1, i] = 0.0
         S.lf[lay, LF_ACTIVE_VOICES] = 0.0
         S.lf[lay, LF_TOUCHED] = 0.0
     for v in range(S.vf.shape[0]):
@@ -751,59 +755,50 @@ def chunk_start(S, t0):
 
 # ----------------------------------------------------------------------- synthesis
 @kernel_jit()
-def render_voices(S, a, b):
-    """Render every sounding voice from absolute sample a to b (same chunk) into lbuf."""
-    m = b - a
-    if m <= 0:
-        return
-    off = a % CHUNK
+def _voice_gains(S, v, m, neural, g):
+    """Pass 1 of a voice: its envelope (ADSR, or the model's ramped amplitude) for m samples
+    into vscr[1] (the per-sample gain) and its crossfade position into vscr[2].
+
+    Returns how many samples the voice sounds (fewer than m when it ends in this segment).
+    Every value is a per-sample recursion, so a voice's gains do not depend on where block
+    boundaries split its samples.
+    """
     sr = S.p[P_SR]
-    for v in range(S.vf.shape[0]):
-        st = S.vf[v, VF_STATE]
-        if st == VS_FREE:
-            continue
-        lay = int(S.vf[v, VF_LAYER])
-        S.lf[lay, LF_TOUCHED] = 1.0
-        ph = S.vf[v, VF_PHASE]
-        inc = S.vf[v, VF_INC]
-        env = S.vf[v, VF_ENV]
-        stage = int(S.vf[v, VF_ENV_STAGE])
-        xf = S.vf[v, VF_XF]
-        xfi = S.vf[v, VF_XF_INC]
-        amp = S.vf[v, VF_AMP]
-        ampt = S.vf[v, VF_AMP_TARGET]
-        ampi = S.vf[v, VF_AMP_INC]
-        lp = S.vf[v, VF_LP]
-        lpc = S.vf[v, VF_LP_COEF]
+    gains = S.vscr[1]
+    xfs = S.vscr[2]
+    st = S.vf[v, VF_STATE]
+    env = S.vf[v, VF_ENV]
+    stage = int(S.vf[v, VF_ENV_STAGE])
+    xf = S.vf[v, VF_XF]
+    xfi = S.vf[v, VF_XF_INC]
+    amp = S.vf[v, VF_AMP]
+    ampt = S.vf[v, VF_AMP_TARGET]
+    ampi = S.vf[v, VF_AMP_INC]
+    if neural:
+        env = 1.0             # the model's amplitude is the whole envelope
+        stage = -1
+    # a released neural voice ends on the first sample where the model's level is below
+    # -80 dB and heading there, or 10 s after its release, whatever the model says
+    neural_rel = neural and st == VS_RELEASED
+    mm = m
+    ins = int(S.vf[v, VF_INSTR])
+    pdec = S.iparam[ins, IP_DECAY_TIME]
+    pcoef = _coef(pdec, sr) if pdec > 0.0 else 1.0
+    if stage == ES_SUSTAIN and pcoef == 1.0 and ampi == 0.0 and not neural_rel:
+        # the common case of a held note: a constant gain
+        gv = env * amp
+        for i in range(m):
+            gains[i] = gv
+    else:
         sus = S.vf[v, VF_SUSLEVEL]
         att = S.vf[v, VF_ATTACK]
         att_inc = 1.0 if att <= 1e-5 else 1.0 / (att * sr)
         dcoef = _coef(S.vf[v, VF_DECAY], sr)
         rcoef = _coef(S.vf[v, VF_RELEASE], sr)
-        ins = int(S.vf[v, VF_INSTR])
-        pdec = S.iparam[ins, IP_DECAY_TIME]
-        pcoef = _coef(pdec, sr) if pdec > 0.0 else 1.0
-        pan = S.vf[v, VF_PAN]
-        ang = (pan + 1.0) * 0.25 * math.pi
-        neural = S.vf[v, VF_NEURAL] > 0.0
-        g = _voice_gain(S) if neural else S.vf[v, VF_GAIN]
-        if neural:
-            env = 1.0             # the model's amplitude is the whole envelope
-            stage = -1
-        gl = math.cos(ang) * g
-        gr = math.sin(ang) * g
-        t0 = S.vtab[v, 0]
-        t1 = S.vtab[v, 1]
-        done = False
-        # a released neural voice ends on the first sample where the model's level is below
-        # -80 dB and heading there, or 10 s after its release, whatever the model says
-        neural_rel = neural and st == VS_RELEASED
         rel_left = 10.0 * sr - S.vf[v, VF_REL_AGE]
-        lb = S.lbuf[lay]
-        nofilter = lpc >= 1.0
         for i in range(m):
             if neural_rel and ((amp * g < ENV_FLOOR and ampt * g < ENV_FLOOR) or i >= rel_left):
-                done = True
+                mm = i
                 break
             if stage == ES_ATTACK:
                 env += att_inc
@@ -820,46 +815,124 @@ def render_voices(S, a, b):
             elif stage == ES_RELEASE:
                 env *= rcoef
                 if env < ENV_FLOOR:
-                    done = True
+                    mm = i
                     break
-            x = ph * TS
-            i0 = int(x)
-            fr = x - i0
-            s = t0[i0] + fr * (t0[i0 + 1] - t0[i0])
-            if xf > 0.0:
-                s1 = t1[i0] + fr * (t1[i0 + 1] - t1[i0])
-                s = s + xf * (s1 - s)
-                xf += xfi
-                if xf > 1.0:
-                    xf = 1.0
             if ampi != 0.0:
                 amp += ampi
                 if (ampi > 0.0 and amp >= ampt) or (ampi < 0.0 and amp <= ampt):
                     amp = ampt
                     ampi = 0.0
-            ph += inc
-            if ph >= 1.0:
-                ph -= 1.0
-            if nofilter:
-                lp = s
-            else:
-                lp += lpc * (s - lp)
-            y = lp * env * amp
-            lb[off + i, 0] += y * gl
-            lb[off + i, 1] += y * gr
-        S.vf[v, VF_PHASE] = ph
-        if not neural:
-            S.vf[v, VF_ENV] = env
-            S.vf[v, VF_ENV_STAGE] = stage
-        S.vf[v, VF_XF] = xf
-        S.vf[v, VF_AMP] = amp
-        S.vf[v, VF_AMP_INC] = ampi
-        S.vf[v, VF_LP] = lp
+            gains[i] = env * amp
+    if xf > 0.0:
+        for i in range(mm):
+            xfs[i] = xf
+            xf += xfi
+            if xf > 1.0:
+                xf = 1.0
+    if not neural:
+        S.vf[v, VF_ENV] = env
+        S.vf[v, VF_ENV_STAGE] = stage
+    S.vf[v, VF_XF] = xf
+    S.vf[v, VF_AMP] = amp
+    S.vf[v, VF_AMP_INC] = ampi
+    return mm
+
+
+@kernel_jit()
+def _voice_wave(S, v, mm, crossfade):
+    """Pass 2 of a voice: its wavetable read at mm successive phases into vscr[0], linear
+    interpolation, crossfading table 0 into table 1 by vscr[2] when ``crossfade``.
+
+    The phase is 32-bit fixed point: the phase of sample i is q0 + i * inc, exactly, whatever
+    segments the samples were rendered in, and no sample waits for the one before. Single
+    precision: the tables are float32 already, the interpolation error stays below -140 dB."""
+    q0 = np.uint32(S.vf[v, VF_PHASE])
+    inc = np.uint32(S.vf[v, VF_INC_FX])
+    t0 = S.vtab[v, 0]
+    t1 = S.vtab[v, 1]
+    ws = S.vscr[0]
+    xfs = S.vscr[2]
+    scale = np.float32(1.0 / (1 << PHASE_FRAC_BITS))
+    fmask = np.uint32((1 << PHASE_FRAC_BITS) - 1)
+    sh = np.uint32(PHASE_FRAC_BITS)
+    if crossfade:
+        for i in range(mm):
+            q = np.uint32(q0 + np.uint32(i) * inc)          # wraps at one cycle
+            i0 = q >> sh
+            fr = np.float32(q & fmask) * scale
+            a0 = t0[i0]
+            s0 = a0 + fr * (t0[i0 + 1] - a0)
+            a1 = t1[i0]
+            s1 = a1 + fr * (t1[i0 + 1] - a1)
+            ws[i] = s0 + xfs[i] * (s1 - s0)
+    else:
+        for i in range(mm):
+            q = np.uint32(q0 + np.uint32(i) * inc)
+            i0 = q >> sh
+            fr = np.float32(q & fmask) * scale
+            a0 = t0[i0]
+            ws[i] = a0 + fr * (t0[i0 + 1] - a0)
+    S.vf[v, VF_PHASE] = float(np.uint32(q0 + np.uint32(mm) * inc))
+
+
+@kernel_jit(fastmath={"contract"})
+def _lowpass(ws, mm, lp, lpc):
+    """The brightness one-pole lowpass over ws[:mm], in place; returns its state.
+
+    Written as lp = d * lp + lpc * x and compiled with FMA contraction, the recursion waits
+    for one fused multiply-add per sample instead of a subtract, a multiply and an add."""
+    d = 1.0 - lpc
+    for i in range(mm):
+        lp = d * lp + lpc * ws[i]
+        ws[i] = lp
+    return lp
+
+
+@kernel_jit()
+def render_voices(S, a, b):
+    """Render every sounding voice from absolute sample a to b (same chunk) into lbuf.
+
+    Each voice in passes over a 64-sample scratch: its gains (a recursion, scalar), its
+    wave (independent samples, vectorised), its brightness lowpass (a recursion, only when
+    the filter is on), then gain, pan and the sum into its layer (vectorised).
+    """
+    m = b - a
+    if m <= 0:
+        return
+    off = a % CHUNK
+    ws = S.vscr[0]
+    gains = S.vscr[1]
+    for v in range(S.vf.shape[0]):
+        st = S.vf[v, VF_STATE]
+        if st == VS_FREE:
+            continue
+        lay = int(S.vf[v, VF_LAYER])
+        S.lf[lay, LF_TOUCHED] = 1.0
+        neural = S.vf[v, VF_NEURAL] > 0.0
+        g = _voice_gain(S) if neural else S.vf[v, VF_GAIN]
+        ang = (S.vf[v, VF_PAN] + 1.0) * 0.25 * math.pi
+        gl = math.cos(ang) * g
+        gr = math.sin(ang) * g
+        crossfade = S.vf[v, VF_XF] > 0.0
+        mm = _voice_gains(S, v, m, neural, g)
+        _voice_wave(S, v, mm, crossfade)
+        lpc = S.vf[v, VF_LP_COEF]
+        if lpc < 1.0:
+            S.vf[v, VF_LP] = _lowpass(ws, mm, S.vf[v, VF_LP], lpc)
+        elif mm > 0:
+            S.vf[v, VF_LP] = ws[mm - 1]
+        lbl = S.lbuf[lay, 0]
+        lbr = S.lbuf[lay, 1]
+        for i in range(mm):
+            y = ws[i] * gains[i]
+            lbl[off + i] += y * gl
+            lbr[off + i] += y * gr
+        last = gains[mm - 1] if mm > 0 else 0.0
         S.vf[v, VF_AGE] += m
-        S.vf[v, VF_LAST_OUT] = env * g * (amp if amp > 0.0 else 0.0)
+        S.vf[v, VF_LAST_OUT] = g * (last if last > 0.0 else 0.0)
         if st == VS_RELEASED:
             S.vf[v, VF_REL_AGE] += m
-        if done:
+        if mm < m:
             free_voice(S, v)
 
 
@@ -968,8 +1041,8 @@ def mix_out(S, out, pos, a, b):
             gs += smooth * (tg - gs)
             if abs(tg - gs) < 1e-9:
                 gs = tg
-            xl = S.lbuf[lay, off + i, 0]
-            xr = S.lbuf[lay, off + i, 1]
+            xl = S.lbuf[lay, 0, off + i]
+            xr = S.lbuf[lay, 1, off + i]
             if noisy:
                 ns = _layer_noise(S, lay, off, i) * 0.7071067811865476
                 xl += ns

@@ -17,6 +17,8 @@ from __future__ import annotations
 CHUNK = 64            # internal processing grid, in samples (absolute, host-block independent)
 MAX_BLOCK = 8192      # largest host block the live backend accepts (offline splits larger ones)
 TS = 1024             # samples per single-cycle wavetable (a guard sample is appended: TS + 1)
+TS_BITS = 10          # log2(TS): the table index is the top TS_BITS bits of a voice's 32-bit phase
+PHASE_FRAC_BITS = 32 - TS_BITS   # the rest of the phase is the interpolation fraction
 N_HARM = 64           # harmonics a wavetable holds at most
 N_NOTES = 128
 N_LAYERS = 8          # mixer layers (see LAYER_* below)
@@ -163,7 +165,7 @@ VF_NOTE = 1           # MIDI note (base, without bend)
 VF_VEL = 2            # 1..127
 VF_LAYER = 3
 VF_INSTR = 4
-VF_PHASE = 5          # 0..1 cycle position
+VF_PHASE = 5          # cycle position, 32-bit fixed point (an integer 0 .. 2**32 - 1, exact in float64)
 VF_INC = 6            # cycles per sample (includes bend)
 VF_ENV = 7            # envelope level 0..1
 VF_ENV_STAGE = 8      # ES_* below
@@ -188,7 +190,12 @@ VF_BEND = 26          # semitones
 VF_GEN = 27           # generator slot that started it (-1 none)
 VF_NOISE = 28         # noise amount of this voice (0..1) feeding the layer's noise bank
 VF_NEURAL = 32        # 1 while the voice plays the neural timbre's frames (level = VF_AMP * P_VOICE_GAIN)
+VF_INC_FX = 33        # VF_INC in the phase's fixed point (an integer): phase sums are exact,
+                      # so a voice sounds the same whatever block boundaries split its samples
 NVF = 40
+
+if 1 << TS_BITS != TS:
+    raise RuntimeError("TS must be 2 ** TS_BITS")
 
 VS_FREE = 0
 VS_ON = 1

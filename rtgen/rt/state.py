@@ -71,7 +71,7 @@ FIELDS: tuple[tuple[str, Any, Any], ...] = (
     ("vnb", np.float64, lambda v: (v, N_NOISE_BANDS)),          # per-voice noise band gains
     ("nz", np.float64, lambda v: (N_LAYERS, N_NOISE_BANDS, 4)),   # SVF states + previous gain
     ("nzc", np.float64, lambda v: (N_NOISE_BANDS, 4)),           # SVF coefficients (f, q, 0, 0)
-    ("lbuf", np.float64, lambda v: (N_LAYERS, CHUNK, 2)),         # per-layer mix scratch
+    ("lbuf", np.float64, lambda v: (N_LAYERS, 2, CHUNK)),         # per-layer mix scratch (planar)
     ("tb", np.int64, lambda v: (4,)),                             # clock_gettime scratch
     ("fxs", np.float32, lambda v: (FX_CAP, 2)),                   # effects send ring (dry)
     ("fxr", np.float32, lambda v: (FX_CAP, 2)),                   # effects return ring (wet)
@@ -80,6 +80,7 @@ FIELDS: tuple[tuple[str, Any, Any], ...] = (
     ("fxl", np.float64, lambda v: (N_LAYERS, FXL_W)),             # per-layer send amounts (FXL_*)
     ("mbuf", np.float64, lambda v: (CHUNK, 2)),                   # master mix scratch
     ("lrng", np.int64, lambda v: (N_LAYERS,)),                    # per-layer noise generator states
+    ("vscr", np.float32, lambda v: (3, CHUNK)),                   # one voice's samples, gains, crossfade
 )
 
 
@@ -121,6 +122,7 @@ class EngineState(NamedTuple):
     fxl: np.ndarray
     mbuf: np.ndarray
     lrng: np.ndarray
+    vscr: np.ndarray
 
 
 if EngineState._fields != tuple(f[0] for f in FIELDS):
