@@ -209,8 +209,8 @@ def _summary(stats: Any, eng: Any, extra: dict[str, Any] | None = None) -> str:
         f"  underflows       {stats.underflows}",
         f"  worst block      {stats.worst_block_us:.0f} us of a {stats.deadline_us:.0f} us deadline "
         f"({100 * stats.worst_block_us / stats.deadline_us:.1f} %); mean {stats.mean_block_us:.0f} us",
-        f"  worst CPU time   {stats.worst_cpu_us:.0f} us (the callback's own work; wall time above "
-        f"also counts preemption)",
+        f"  worst CPU time   {stats.worst_cpu_us:.0f} us (the audio thread's own: time other threads "
+        f"took is not in it)",
         f"  over deadline    {stats.over_deadline} (CPU time: {stats.over_deadline_cpu})",
         f"  notes played     {st['notes']} (voices stolen {st['steals']})",
         f"  dropped          commands {st['commands_dropped']}, events {st['events_dropped']}, "

@@ -144,9 +144,10 @@ def test_soak_everything_at_once(jack_server) -> None:
     print(json.dumps(fig), file=sys.stderr)
 
     assert live.callbacks >= 0.9 * SECONDS * 48000 / 128
-    # the callback's own CPU time is what rtgen controls; wall time also counts preemption
-    assert live.over_deadline_cpu <= max(2, live.callbacks // 1000), "the compiled callback missed its deadline"
-    assert live.over_deadline <= max(3, live.callbacks // 100)
+    # single callbacks may miss when the VM's host takes the vCPU away (charged to the
+    # thread's CPU time too); a callback that waited on anything would miss many
+    assert live.over_deadline <= max(3, live.callbacks // 200), "the compiled callback missed its deadlines"
+    assert live.mean_block_us < 0.25 * live.deadline_us
     assert player.sent > SECONDS and summary.answers >= 1, "the Continuator never answered"
     assert knobs.changes >= 30 * SECONDS
     assert stats["commands_dropped"] == 0

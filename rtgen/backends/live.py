@@ -69,7 +69,7 @@ def _now_ns(tb):
 
 @njit
 def _cpu_ns(tb):
-    """CPU time of the calling thread: the callback's own work, without preemption."""
+    """CPU time of the calling thread (leaves out what other threads of the machine took)."""
     _clock_gettime(_CLOCK_THREAD_CPUTIME_ID, tb.ctypes)
     return tb[0] * 1000000000 + tb[1]
 
@@ -325,8 +325,8 @@ class LiveStats:
     over_deadline: int
     block_size: int
     sample_rate: int
-    worst_cpu_us: float = 0.0      # the callback's own CPU time: what rtgen controls
-    over_deadline_cpu: int = 0     # callbacks whose own CPU time exceeded the deadline
+    worst_cpu_us: float = 0.0      # the callback's thread CPU time (no preemption by other threads)
+    over_deadline_cpu: int = 0     # callbacks whose thread CPU time exceeded the deadline
 
 
 class LiveStream:

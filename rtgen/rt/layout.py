@@ -276,8 +276,9 @@ S_CB_SAMPLE = 22      # S_SAMPLE at the start of the last callback
 P_BEAT_INC = 22       # beats per chunk at the current tempo (engine-owned)
 S_PQ_SEQ = 23         # sequence number of pending-queue rows (ties keep arrival order)
 S_CMD_BAD = 24        # commands rejected by the kernel (non-finite or out-of-range values)
-# The live callback's own CPU time (CLOCK_THREAD_CPUTIME_ID): what rtgen controls. Wall time
-# (S_WORST_NS) also counts the time the OS or the hypervisor took the thread away.
+# The live callback's thread CPU time (CLOCK_THREAD_CPUTIME_ID). Unlike wall time (S_WORST_NS)
+# it leaves out the time other threads and processes took the core; a virtual machine's guest
+# still charges it with the time its host took the vCPU away.
 S_WORST_CPU_NS = 25
 S_CB_OVER_DEADLINE_CPU = 26  # callbacks whose own CPU time exceeded the block's deadline
 VF_AMP_INC = 29       # per-sample step of VF_AMP towards VF_AMP_TARGET
