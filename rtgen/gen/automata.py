@@ -95,15 +95,7 @@ def ca1d_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
         t = step_sample(p, t0, k, r)
         if t >= t0 + n:
             break
-        if gi[C1_RESEED] != gi[C1_SEEN]:
-            gi[C1_SEEN] = gi[C1_RESEED]
-            gi[C1_GEN] = 0
-            if gi[C1_SEEDMODE] == 1:
-                for i in range(w):
-                    gbuf[C1_ROW + i] = 1 if uniform(gi, GI_RNG) < gf[C1_FILL] else 0
-            else:
-                for i in range(w):
-                    gbuf[C1_ROW + i] = gbuf[C1_SEED + i]
+        _reseed_if_asked(gi, gf, gbuf, C1_RESEED, C1_SEEN, C1_GEN, C1_SEEDMODE, C1_FILL, C1_ROW, C1_SEED, w)
         if step_plays(gi, gf):
             count = 0
             for j in range(min(gi[C1_VOICES], w)):
@@ -309,6 +301,24 @@ def _copy(gbuf, src: int, dst: int, m: int) -> None:
 
 
 @kernel_jit()
+def _reseed_if_asked(gi, gf, gbuf, reseed: int, seen: int, gen: int, mode: int, fill: int,
+                     dst: int, seed: int, m: int) -> bool:
+    """Apply a pending reseed of an automaton's m cells at gbuf[dst:]: random cells at density
+    gf[fill] (seed mode 1) or the stored seed at gbuf[seed:]. The slot arguments name the
+    automaton's own gi words. Returns whether it reseeded."""
+    if gi[reseed] == gi[seen]:
+        return False
+    gi[seen] = gi[reseed]
+    gi[gen] = 0
+    if gi[mode] == 1:
+        for i in range(m):
+            gbuf[dst + i] = 1 if uniform(gi, GI_RNG) < gf[fill] else 0
+    else:
+        _copy(gbuf, seed, dst, m)
+    return True
+
+
+@kernel_jit()
 def _cyclic_reseed(gi, gbuf, m: int) -> None:
     kk = gi[CY_K]
     for i in range(m):
@@ -339,14 +349,7 @@ def life_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
         t = step_sample(p, t0, k, r)
         if t >= t0 + n:
             break
-        if gi[LF_RESEED] != gi[LF_SEEN]:
-            gi[LF_SEEN] = gi[LF_RESEED]
-            gi[LF_GEN] = 0
-            if gi[LF_SEEDMODE] == 1:
-                for i in range(m):
-                    gbuf[LF_A + i] = 1 if uniform(gi, GI_RNG) < gf[LF_FILL] else 0
-            else:
-                _copy(gbuf, LF_SEED, LF_A, m)
+        if _reseed_if_asked(gi, gf, gbuf, LF_RESEED, LF_SEEN, LF_GEN, LF_SEEDMODE, LF_FILL, LF_A, LF_SEED, m):
             if gi[CY_K] > 1:
                 _cyclic_reseed(gi, gbuf, m)
         if step_plays(gi, gf):
