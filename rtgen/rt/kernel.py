@@ -145,7 +145,6 @@ from .layout import (
     VF_GAIN,
     VF_GEN,
     VF_INC,
-    VF_INC_FX,
     VF_INSTR,
     VF_LAST_OUT,
     VF_LAYER,
@@ -265,7 +264,6 @@ def set_increment(S, v):
     if inc > 0.49:
         inc = 0.49
     S.vf[v, VF_INC] = inc
-    S.vf[v, VF_INC_FX] = float(int(inc * 4294967296.0 + 0.5))
 
 
 @kernel_jit()
@@ -838,40 +836,38 @@ def _voice_gains(S, v, m, neural, g):
     return mm
 
 
+@kernel_jit(inline="always")
+def _table_at(tab, q):
+    """Table ``tab`` at the 32-bit fixed-point phase ``q``, linearly interpolated (float32)."""
+    i0 = q >> np.uint32(PHASE_FRAC_BITS)
+    fr = np.float32(q & np.uint32((1 << PHASE_FRAC_BITS) - 1)) * np.float32(1.0 / (1 << PHASE_FRAC_BITS))
+    a0 = tab[i0]
+    return a0 + fr * (tab[i0 + 1] - a0)
+
+
 @kernel_jit()
 def _voice_wave(S, v, mm, crossfade):
     """Pass 2 of a voice: its wavetable read at mm successive phases into vscr[0], linear
     interpolation, crossfading table 0 into table 1 by vscr[2] when ``crossfade``.
 
-    The phase is 32-bit fixed point: the phase of sample i is q0 + i * inc, exactly, whatever
-    segments the samples were rendered in, and no sample waits for the one before. Single
-    precision: the tables are float32 already, the interpolation error stays below -140 dB."""
+    The phase is 32-bit fixed point (VF_INC rounded to it): the phase of sample i is
+    q0 + i * inc, exactly, whatever segments the samples were rendered in, and no sample
+    waits for the one before. Single precision: the tables are float32 already, the
+    interpolation error stays below -140 dB."""
     q0 = np.uint32(S.vf[v, VF_PHASE])
-    inc = np.uint32(S.vf[v, VF_INC_FX])
+    inc = np.uint32(int(S.vf[v, VF_INC] * 4294967296.0 + 0.5))
     t0 = S.vtab[v, 0]
     t1 = S.vtab[v, 1]
     ws = S.vscr[0]
     xfs = S.vscr[2]
-    scale = np.float32(1.0 / (1 << PHASE_FRAC_BITS))
-    fmask = np.uint32((1 << PHASE_FRAC_BITS) - 1)
-    sh = np.uint32(PHASE_FRAC_BITS)
     if crossfade:
         for i in range(mm):
             q = np.uint32(q0 + np.uint32(i) * inc)          # wraps at one cycle
-            i0 = q >> sh
-            fr = np.float32(q & fmask) * scale
-            a0 = t0[i0]
-            s0 = a0 + fr * (t0[i0 + 1] - a0)
-            a1 = t1[i0]
-            s1 = a1 + fr * (t1[i0 + 1] - a1)
-            ws[i] = s0 + xfs[i] * (s1 - s0)
+            s0 = _table_at(t0, q)
+            ws[i] = s0 + xfs[i] * (_table_at(t1, q) - s0)
     else:
         for i in range(mm):
-            q = np.uint32(q0 + np.uint32(i) * inc)
-            i0 = q >> sh
-            fr = np.float32(q & fmask) * scale
-            a0 = t0[i0]
-            ws[i] = a0 + fr * (t0[i0 + 1] - a0)
+            ws[i] = _table_at(t0, np.uint32(q0 + np.uint32(i) * inc))
     S.vf[v, VF_PHASE] = float(np.uint32(q0 + np.uint32(mm) * inc))
 
 

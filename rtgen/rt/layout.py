@@ -190,8 +190,6 @@ VF_BEND = 26          # semitones
 VF_GEN = 27           # generator slot that started it (-1 none)
 VF_NOISE = 28         # noise amount of this voice (0..1) feeding the layer's noise bank
 VF_NEURAL = 32        # 1 while the voice plays the neural timbre's frames (level = VF_AMP * P_VOICE_GAIN)
-VF_INC_FX = 33        # VF_INC in the phase's fixed point (an integer): phase sums are exact,
-                      # so a voice sounds the same whatever block boundaries split its samples
 NVF = 40
 
 if 1 << TS_BITS != TS:
