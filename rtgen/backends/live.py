@@ -62,15 +62,11 @@ _CLOCK_THREAD_CPUTIME_ID = 3
 
 
 @njit
-def _now_ns(tb):
-    _clock_gettime(_CLOCK_MONOTONIC, tb.ctypes)
-    return tb[0] * 1000000000 + tb[1]
-
-
-@njit
-def _cpu_ns(tb):
-    """CPU time of the calling thread (leaves out what other threads of the machine took)."""
-    _clock_gettime(_CLOCK_THREAD_CPUTIME_ID, tb.ctypes)
+def _clock_ns(tb, clock):
+    """clock_gettime(clock) in nanoseconds: _CLOCK_MONOTONIC for wall time, or
+    _CLOCK_THREAD_CPUTIME_ID for the calling thread's CPU time (which leaves out what other
+    threads of the machine took)."""
+    _clock_gettime(clock, tb.ctypes)
     return tb[0] * 1000000000 + tb[1]
 
 
@@ -148,8 +144,8 @@ def _pa_callback(inp, outp, frames, time_info, status, user):
     tbl = carray(user, (_TBL_LEN,), np.int64)
     S = _state_from_table(tbl)
     st = S.st
-    t0 = _now_ns(S.tb)
-    c0 = _cpu_ns(S.tb)
+    t0 = _clock_ns(S.tb, _CLOCK_MONOTONIC)
+    c0 = _clock_ns(S.tb, _CLOCK_THREAD_CPUTIME_ID)
     st[S_CB_SAMPLE] = st[S_SAMPLE]
     st[S_CB_TIME_NS] = t0
     if status & PA_OUTPUT_UNDERFLOW:
@@ -161,8 +157,8 @@ def _pa_callback(inp, outp, frames, time_info, status, user):
     kernel.render(S, out, n)
     if S.fxi[FXI_ENABLED] != 0:
         kernel.fx_return(S, out, n)
-    dc = _cpu_ns(S.tb) - c0
-    dt = _now_ns(S.tb) - t0
+    dc = _clock_ns(S.tb, _CLOCK_THREAD_CPUTIME_ID) - c0
+    dt = _clock_ns(S.tb, _CLOCK_MONOTONIC) - t0
     if dc > st[S_WORST_CPU_NS]:
         st[S_WORST_CPU_NS] = dc
     if dc * S.p[P_SR] > n * 1e9:
