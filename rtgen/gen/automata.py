@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..rt.clock import first_step_at_or_after, step_sample
 from ..rt.harmony import degree_to_note, snap_to_scale
+from ..rt.jit import kernel_jit
 from ..rt.layout import (
     EV_INSTR,
     EV_LAYER,
@@ -43,7 +44,7 @@ from ..rt.layout import (
 )
 from ..rt.rng import randint, uniform
 from .base import Param, Sequencer
-from .kutil import chunk_grid, emit, gate_samples, kernel_jit, step_plays, velocity
+from .kutil import chunk_grid, emit, gate_samples, step_plays, velocity
 
 # ====================================================================== elementary 1-D
 C1_ROW = 0

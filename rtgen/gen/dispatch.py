@@ -20,6 +20,7 @@ The kernel must not allocate, and must do a bounded amount of work per call.
 from __future__ import annotations
 
 from ..rt.clock import beat_duration_samples, first_step_at_or_after, step_sample
+from ..rt.jit import kernel_jit
 from ..rt.layout import (
     GF_GATE,
     GF_VEL,
@@ -40,7 +41,7 @@ from ..rt.layout import (
 )
 from .automata import ca1d_process, cyclic_process, life_process
 from .grammar import grammar_process, lsystem_process
-from .kutil import emit, kernel_jit  # noqa: F401  (re-exported: ``dispatch.emit``)
+from .kutil import emit  # noqa: F401  (re-exported: ``dispatch.emit``)
 from .rules import chorale_process, dice_process, euclid_process, rules_process, serial_process
 
 

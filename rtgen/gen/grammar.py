@@ -35,11 +35,11 @@ import numpy as np
 from ..errors import ConfigError
 from ..rt.clock import first_step_at_or_after, step_sample
 from ..rt.harmony import degree_to_note
+from ..rt.jit import kernel_jit
 from ..rt.layout import (
     GEN_NB,
     GI_RNG,
     GI_STEP,
-    GI_STEPS_PER_BEAT,
     GI_USER,
     GK_GRAMMAR,
     GK_LSYSTEM,
@@ -47,7 +47,7 @@ from ..rt.layout import (
 )
 from ..rt.rng import uniform
 from .base import Param, Sequencer
-from .kutil import emit, gate_samples, grid_changed, kernel_jit, no_step_in_chunk, velocity, wrap_range
+from .kutil import chunk_grid, emit, gate_samples, velocity, wrap_range
 
 # ------------------------------------------------------------------------- terminals
 T_DEGREE = 0
@@ -355,12 +355,8 @@ def _collect(gi, gbuf) -> bool:
 
 @kernel_jit()
 def grammar_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
-    r = gi[GI_STEPS_PER_BEAT]
-    if r < 1:
-        r = 1
-    if grid_changed(gi, p, r):
-        gi[GR_NEXT] = gi[GI_STEP]
-    if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
+    r = chunk_grid(gi, p, t0, n, GR_NEXT)
+    if r == 0:
         return nev
     k = first_step_at_or_after(p, t0, gi[GI_STEP], r)
     while True:
@@ -568,12 +564,8 @@ def parse_lsystem(text: str) -> tuple[str, dict[str, str]]:
 
 @kernel_jit()
 def lsystem_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
-    r = gi[GI_STEPS_PER_BEAT]
-    if r < 1:
-        r = 1
-    if grid_changed(gi, p, r):
-        gi[LS_NEXT] = gi[GI_STEP]
-    if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
+    r = chunk_grid(gi, p, t0, n, LS_NEXT)
+    if r == 0:
         return nev
     length = gi[LS_LEN]
     if length < 1:

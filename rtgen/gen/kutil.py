@@ -114,14 +114,19 @@ KU_GRID = GEN_NI - 1
 
 
 @kernel_jit(inline="always")
-def chunk_grid(gi: np.ndarray, p: np.ndarray, t0: int, n: int) -> int:
+def chunk_grid(gi: np.ndarray, p: np.ndarray, t0: int, n: int, follow: int = -1, nfollow: int = 1) -> int:
     """The opening of every step-grid kernel: the slot's steps per beat (at least 1), after a
     live grid change has been followed; 0 when no step of that grid falls in ``[t0, t0 + n)``
-    (the kernel then returns at once: most chunks of a musical grid hold no step)."""
+    (the kernel then returns at once: most chunks of a musical grid hold no step).
+
+    A kernel that keeps its own next-step counters at ``gi[follow:follow + nfollow]`` has them
+    moved with ``gi[GI_STEP]`` on a grid change."""
     r = gi[GI_STEPS_PER_BEAT]
     if r < 1:
         r = 1
-    grid_changed(gi, p, r)
+    if grid_changed(gi, p, r) and follow >= 0:
+        for j in range(nfollow):
+            gi[follow + j] = gi[GI_STEP]
     if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
         return 0
     return r

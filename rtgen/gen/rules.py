@@ -14,12 +14,12 @@ import numpy as np
 from ..errors import ConfigError
 from ..rt.clock import first_step_at_or_after, step_sample
 from ..rt.harmony import degree_to_note, in_chord
+from ..rt.jit import kernel_jit
 from ..rt.layout import (
     GF_USER,
     GF_VEL,
     GI_RNG,
     GI_STEP,
-    GI_STEPS_PER_BEAT,
     GI_USER,
     GK_CHORALE,
     GK_DICE,
@@ -37,7 +37,7 @@ from ..rt.layout import (
 from ..rt.rng import randint, uniform
 from . import theory
 from .base import Param, Sequencer
-from .kutil import chunk_grid, emit, gate_samples, grid_changed, kernel_jit, no_step_in_chunk, step_plays, velocity
+from .kutil import chunk_grid, emit, gate_samples, step_plays, velocity
 
 # =============================================================================== Euclid
 # gi[EU_NTRACKS] tracks; track t uses gi[EU_TRACK + EU_W*t + (0 length, 1 rotation, 2 mode
@@ -403,13 +403,8 @@ SE_DYN = 1024
 
 @kernel_jit()
 def serial_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
-    r = gi[GI_STEPS_PER_BEAT]
-    if r < 1:
-        r = 1
-    if grid_changed(gi, p, r):
-        for v in range(min(gi[SE_NV], 8)):
-            gi[SE_NEXT + v] = gi[GI_STEP]
-    if no_step_in_chunk(p, t0, n, gi[GI_STEP], r):
+    r = chunk_grid(gi, p, t0, n, SE_NEXT, min(gi[SE_NV], 8))
+    if r == 0:
         return nev
     k = first_step_at_or_after(p, t0, gi[GI_STEP], r)
     nv = min(gi[SE_NV], 8)
