@@ -129,7 +129,11 @@ def cmd_render(args: argparse.Namespace) -> int:
         return 0
     if args.seconds <= 0:
         raise ConfigError("--seconds must be > 0")
-    eng = _make_engine(args)
+    from .precompile import compile_notice, load_kernel
+
+    with compile_notice(live=False):
+        eng = _make_engine(args)
+        load_kernel(eng)
     fx = _fx_config(args)
     t = time.perf_counter()
     if fx is not None:
@@ -222,10 +226,13 @@ def _summary(stats: Any, eng: Any, extra: dict[str, Any] | None = None) -> str:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    from .backends.live import LiveStream
+    from .backends.live import LiveStream, callback_address
+    from .precompile import compile_notice
     from .ui.session import PlaySession, make_play_engine
 
-    eng = make_play_engine(args)          # _make_engine, or a preset file with [midi_map]/[states]...
+    with compile_notice(live=True):
+        eng = make_play_engine(args)      # _make_engine, or a preset file with [midi_map]/[states]...
+        callback_address()                # loads the cached callback (and the kernel it calls)
     extras = PlaySession(eng, args)
     server = None
     if args.jack_dummy:
@@ -328,6 +335,19 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compile(args: argparse.Namespace) -> int:
+    from .precompile import compile_all, is_warm
+
+    was_warm = is_warm(live=True)
+    if was_warm and not args.force:
+        print("rtgen: the audio kernels are compiled already (rtgen compile --force loads everything)")
+        return 0
+    dt = compile_all(neural=not args.no_neural)
+    print(f"rtgen: the compiled code is {'loaded' if was_warm else 'compiled'} and cached ({dt:.1f} s); "
+          "rtgen starts quickly now")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     import subprocess
 
@@ -391,6 +411,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("presets", help="list the shipped presets")
     pr.set_defaults(func=cmd_presets)
+
+    c = sub.add_parser("compile", help="compile the audio kernels now (once; 'make' does it)",
+                       description="Compile every compiled function rtgen plays with and cache it on disk, "
+                       "so that no later start compiles (a cold start otherwise compiles for about a minute).")
+    c.add_argument("--no-neural", action="store_true", help="skip the neural timbre's helpers")
+    c.add_argument("--force", action="store_true", help="load or compile everything even when the "
+                   "kernel and callback are cached already")
+    c.set_defaults(func=cmd_compile)
 
     b = sub.add_parser("bench", help="run the benchmarks (one JSON line per figure)")
     b.add_argument("--only", default=None, help="run one benchmark module, e.g. engine")

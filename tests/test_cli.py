@@ -47,9 +47,30 @@ def test_play_without_any_audio_device_says_what_to_do(tmp_path: Path) -> None:
     assert sf.info(str(out)).frames == 48000
 
 
+def _portaudio_missing() -> str:
+    """Why PortAudio cannot be loaded here ('' when it can)."""
+    try:
+        import sounddevice  # noqa: F401
+    except OSError as e:
+        return str(e)
+    return ""
+
+
+def _without_portaudio(tmp_path: Path) -> dict[str, str]:
+    """An environment where importing sounddevice fails as it does without libportaudio2."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sounddevice.py").write_text('raise OSError("PortAudio library not found")\n')
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(shim), os.environ.get("PYTHONPATH", "")]))
+
+
 def test_devices_and_help_never_crash() -> None:
     r = rtgen("devices")
-    assert r.returncode == 0 and "host APIs" in r.stdout
+    if _portaudio_missing():
+        # a fresh machine without libportaudio2: a device problem, said in one line
+        assert r.returncode == 3 and "libportaudio2" in r.stderr and "Traceback" not in r.stderr
+    else:
+        assert r.returncode == 0 and "host APIs" in r.stdout
     r = rtgen("--help")
     assert r.returncode == 0 and "render" in r.stdout and "examples" in r.stdout
     r = rtgen("play", "--help")
@@ -64,3 +85,13 @@ def test_jam_without_a_midi_system_or_port_is_a_clear_device_error(jack_server) 
     r = rtgen("jam", "--midi-in", "no-such-keyboard", "--seconds", "1", "--no-audio")   # the JACK server is up
     assert r.returncode == 3, r.stderr
     assert "'no-such-keyboard' not found; ports:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_without_portaudio_devices_says_how_to_install_and_play_renders_instead(tmp_path: Path) -> None:
+    env = _without_portaudio(tmp_path)
+    r = rtgen("devices", env=env)
+    assert r.returncode == 3 and "apt-get install libportaudio2" in r.stderr and "Traceback" not in r.stderr
+    out = tmp_path / "fallback.wav"
+    r = rtgen("play", "--seconds", "1", "--or-render", str(out), env=env)
+    assert r.returncode == 0, r.stderr
+    assert sf.info(str(out)).frames == 48000

@@ -16,7 +16,6 @@ libc), and the sample/time pair used for constant-latency MIDI scheduling.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -53,15 +52,17 @@ PA_OUTPUT_OVERFLOW = 0x8
 PA_CONTINUE = 0
 
 # ------------------------------------------------------------------ compiled callback
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-_clock_gettime = _libc.clock_gettime
-_clock_gettime.argtypes = [ctypes.c_int, ctypes.c_void_p]
-_clock_gettime.restype = ctypes.c_int
+# Everything the callback calls is cached on disk (``cache=True``), so a warm start loads
+# machine code instead of compiling for seconds. numba refuses to cache code holding a run-time
+# address (a ctypes function pointer is one), so libc's clock_gettime is declared by its
+# symbol name, which the loader resolves in the process; the engine's arrays reach the
+# callback through PortAudio's ``userData`` pointer (the address table), never as globals.
+_clock_gettime = types.ExternalFunction("clock_gettime", types.int32(types.int32, types.voidptr))
 _CLOCK_MONOTONIC = 1
 _CLOCK_THREAD_CPUTIME_ID = 3
 
 
-@njit
+@njit(cache=True)
 def _clock_ns(tb, clock):
     """clock_gettime(clock) in nanoseconds: _CLOCK_MONOTONIC for wall time, or
     _CLOCK_THREAD_CPUTIME_ID for the calling thread's CPU time (which leaves out what other
@@ -87,7 +88,7 @@ _W = TABLE_WORDS
 _TBL_LEN = len(FIELDS) * TABLE_WORDS
 
 
-@njit
+@njit(cache=True)
 def _state_from_table(tbl):
     def a1(i, dt):
         return carray(_ptr(tbl[i * _W]), (tbl[i * _W + 1],), dt)
@@ -176,9 +177,10 @@ _compiled: list[Any] = []
 
 
 def callback_address() -> int:
-    """Address of the compiled ``PaStreamCallback`` (compiled on first use, not at import)."""
+    """Address of the compiled ``PaStreamCallback`` (loaded from numba's disk cache, or compiled
+    and cached on first use, never at import)."""
     if not _compiled:
-        _compiled.append(cfunc(_SIG)(_pa_callback))
+        _compiled.append(cfunc(_SIG, cache=True)(_pa_callback))
     return int(_compiled[0].address)
 
 

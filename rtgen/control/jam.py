@@ -241,8 +241,11 @@ def run_jam(midi_in: str | None = None, midi_out: str | None = None, preset: str
             seconds: float | None = None, *, latency_ms: float | None = None, memory: str | None = None,
             api: str = "auto", audio: bool = True, quiet: bool = False, **kw: Any) -> JamSummary:
     """Jam until ``seconds`` have passed (or Ctrl-C); prints and returns the summary."""
-    jam = start_jam(midi_in, midi_out, preset, latency_ms=latency_ms, memory=memory, api=api, audio=audio,
-                    **kw)
+    from ..precompile import compile_notice
+
+    with compile_notice(live=audio):
+        jam = start_jam(midi_in, midi_out, preset, latency_ms=latency_ms, memory=memory, api=api, audio=audio,
+                        **kw)
     if not quiet:
         print(f"rtgen jam: play into MIDI port '{jam.midi_in.port_name}'"
               + (f", answers out on '{jam.midi_out.port_name}'" if jam.midi_out else "")
@@ -271,10 +274,13 @@ def _cmd_jam(args: argparse.Namespace) -> int:
     kw: dict[str, Any] = {"latency_ms": args.latency_ms, "memory": args.memory, "api": args.api,
                           "audio": not args.no_audio, "continuator_config": cfg,
                           "follow_tempo": args.follow_tempo, "spec": spec}
+    from ..precompile import compile_notice
+
     if getattr(args, "ui", False):
         from ..ui.session import run_jam_ui
 
-        jam = start_jam(args.midi_in, args.midi_out, args.preset, **kw)
+        with compile_notice(live=not args.no_audio):
+            jam = start_jam(args.midi_in, args.midi_out, args.preset, **kw)
         try:
             run_jam_ui(jam, args.seconds)
         finally:

@@ -1,0 +1,181 @@
+"""Time to first sound: ``python -m benchmarks.bench_startup`` (one JSON line per figure).
+
+What a performer waits for between pressing Enter and hearing something:
+
+* ``startup/play_warm_s``, ``startup/jam_warm_s``: ``rtgen play`` / ``rtgen jam`` started as a
+  process; a JACK client in this process (on a private dummy server) connects to rtgen's
+  output port as soon as it appears and notes the first block with a sample above -60 dBFS.
+  The figure is that moment minus the moment the process was launched (the median of a few
+  starts). Target: <= 1.5 s warm.
+* ``startup/render_warm_s``: ``rtgen render out.wav --seconds 1``, launch to exit (the file is
+  complete and its audio can be played).
+* ``..._cold_s``: the same with an empty numba cache (a fresh install before ``make``, or
+  after the sources changed): everything compiles. Informational; ``make`` does this once.
+
+Options: ``--quick`` (one warm start each, no cold), ``--no-cold``, ``--repeats N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import emit
+
+THRESHOLD = 10 ** (-60 / 20)        # -60 dBFS
+WARM_TARGET_S = 1.5
+
+
+def _rtgen_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "rtgen.cli", *args]
+
+
+class FirstSound:
+    """A JACK client that connects to ``rtgen:out_0`` once it exists and notes when sound arrives."""
+
+    def __init__(self, server: str) -> None:
+        import jack
+
+        self.client = jack.Client("startup-probe", servername=server, no_start_server=True)
+        self.port = self.client.inports.register("in")
+        self.t_sound: float | None = None
+        self.t_port: float | None = None
+
+        @self.client.set_process_callback
+        def process(frames: int) -> None:
+            if self.t_sound is None and self.t_port is not None:
+                x = self.port.get_array()
+                if float(np.max(np.abs(x))) > THRESHOLD:
+                    self.t_sound = time.monotonic()
+
+        self.client.activate()
+
+    def watch(self, timeout: float) -> None:
+        """Poll every 2 ms for rtgen's port; connect to it the moment it appears."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and self.t_sound is None:
+            if self.t_port is None:
+                ports = [p.name for p in self.client.get_ports("rtgen:", is_output=True, is_audio=True)]
+                if ports:
+                    try:
+                        self.client.connect(sorted(ports)[0], self.port)
+                        self.t_port = time.monotonic()
+                    except Exception:       # the port went away again (a failed start): keep looking
+                        pass
+            time.sleep(0.002)
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+def time_to_sound(server: str, args: list[str], env: dict[str, str], timeout: float) -> float | None:
+    probe = FirstSound(server)
+    t0 = time.monotonic()
+    proc = subprocess.Popen(_rtgen_cmd(*args), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    err: list[str] = []
+    th = threading.Thread(target=lambda: err.append(proc.stderr.read() if proc.stderr else ""), daemon=True)
+    th.start()
+    try:
+        probe.watch(timeout)
+    finally:
+        probe.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    th.join(timeout=5)
+    if probe.t_sound is None:
+        print(f"no sound from {' '.join(args)}: {''.join(err)[-400:]}", file=sys.stderr)
+        return None
+    return probe.t_sound - t0
+
+
+def time_render(env: dict[str, str], out: str) -> float | None:
+    t0 = time.monotonic()
+    r = subprocess.run(_rtgen_cmd("render", out, "--seconds", "1"), env=env, capture_output=True, text=True,
+                       timeout=900)
+    if r.returncode != 0:
+        print(f"render failed: {r.stderr[-400:]}", file=sys.stderr)
+        return None
+    return time.monotonic() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--no-cold", action="store_true")
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args(argv)
+    repeats = 1 if a.quick else max(1, a.repeats)
+    cold = not (a.quick or a.no_cold)
+    from rtgen.backends.jackserver import JackServer, jackd_path
+
+    have_jack = jackd_path() is not None
+    try:
+        import jack  # noqa: F401
+    except Exception:
+        have_jack = False
+    tmp = tempfile.mkdtemp(prefix="rtgen-startup-")
+    base_env = dict(os.environ)
+    verbs: dict[str, list[str]] = {
+        "play": ["play", "--seconds", "30"],
+        "jam": ["jam", "--seconds", "30"],
+    }
+    try:
+        # make sure the warm figures are warm: compile (or load) once first
+        subprocess.run(_rtgen_cmd("compile"), env=base_env, capture_output=True, timeout=1800)
+        runs: list[tuple[str, dict[str, str]]] = [("warm", base_env)]
+        if cold:
+            runs.append(("cold", base_env))
+        for kind, env0 in runs:
+            for verb in ("render", "play", "jam"):
+                name = f"startup/{verb}_{kind}_s"
+                vals: list[float] = []
+                n = repeats if kind == "warm" else 1
+                for i in range(n):
+                    env = dict(env0)
+                    if kind == "cold":
+                        env["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix=f"cold-{verb}-", dir=tmp)
+                    if verb == "render":
+                        v = time_render(env, os.path.join(tmp, f"r{i}.wav"))
+                    else:
+                        if not have_jack:
+                            break
+                        with JackServer(48000, 128) as srv:
+                            env["JACK_DEFAULT_SERVER"] = srv.name
+                            env["JACK_NO_START_SERVER"] = "1"
+                            v = time_to_sound(srv.name, verbs[verb], env, timeout=900 if kind == "cold" else 60)
+                    if v is not None:
+                        vals.append(v)
+                if not vals:
+                    emit(name, 0.0, "s", f"<= {WARM_TARGET_S}" if kind == "warm" else None, False,
+                         reason="jackd or the jack module is missing" if verb != "render" and not have_jack
+                         else "no sound / the command failed")
+                    continue
+                med = statistics.median(vals)
+                extra: dict[str, Any] = {"runs": [round(v, 3) for v in vals]}
+                if kind == "warm":
+                    emit(name, med, "s", f"<= {WARM_TARGET_S}", med <= WARM_TARGET_S, **extra)
+                else:
+                    emit(name, med, "s", **extra)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
