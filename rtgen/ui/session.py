@@ -1,6 +1,9 @@
 """What ``rtgen play`` runs around its live loop: the music controller, OSC, recording,
 MIDI clock in/out, Ableton Link, MIDI learn from the preset, and the terminal UI.
 
+The engine itself is built by :func:`rtgen.session.build_engine` (this module does not import
+the CLI).
+
 Every part is optional and started only when its option is given; :meth:`PlaySession.stop`
 stops them in reverse order and returns lines for the session summary.
 """
@@ -12,36 +15,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DeviceError
 from ..rt.layout import P_BPM
 
 log = logging.getLogger("rtgen.play")
 
-
-def make_play_engine(args: argparse.Namespace) -> Any:
-    """The engine for ``rtgen play``: the CLI's own, or, for a preset file with live tables
-    (``[midi_map]``, ``[params]``, ``[states]``, ``[stingers]``), one built the same way from it."""
-    from .. import cli
-    from ..control.params import has_extra_tables, load_preset_file
-
-    args.midi_map = None
-    args.music_tables = None
-    if not (args.preset and has_extra_tables(args.preset)):
-        return cli._make_engine(args)
-    from ..config import EngineSpec
-    from ..engine import Engine
-    from ..game import load_music
-
-    preset, mm = load_preset_file(args.preset)
-    bpm = args.bpm if args.bpm is not None else preset.tempo
-    spec = EngineSpec(sample_rate=args.samplerate, block_size=args.blocksize, voices=args.voices, seed=args.seed,
-                      bpm=float(bpm))
-    eng = Engine(spec, timbre=args.timbre)
-    args.loaded_preset = preset
-    cli.apply_preset(eng, preset)
-    args.midi_map = mm
-    args.music_tables = load_music(args.preset)
-    return eng
+#: the JACK/ALSA client of rtgen's MIDI input (its port: ``rtgen-in:in``); the audio client is ``rtgen``
+MIDI_IN_CLIENT = "rtgen-in"
 
 
 class PlaySession:
@@ -115,9 +95,12 @@ class PlaySession:
         from ..control.params import MidiMap
 
         self.midi_map = MidiMap(self.controller, spec)
+        want = getattr(self.args, "midi_in", None)
         try:
-            mi = MidiInput(self.engine, getattr(self.args, "midi_in", None), listeners=[self.midi_map]).start()
-        except (RuntimeError, LookupError, OSError) as e:     # no MIDI system, or the port is not there
+            mi = MidiInput(self.engine, want, client_name=MIDI_IN_CLIENT, listeners=[self.midi_map]).start()
+        except (RuntimeError, LookupError, OSError, DeviceError) as e:   # no MIDI system, or no such port
+            if want:                          # the user named a port: that it is missing is an error
+                raise DeviceError(str(e)) from None
             log.warning("the preset's MIDI map is not active: %s", e)
             return
         self.parts.append(("midi-map", mi))
@@ -153,7 +136,7 @@ class PlaySession:
         self.controller.poll()
 
     def run_ui(self, seconds: float | None, stream: Any = None, continuator: Any = None,
-               headless: bool = False) -> Any:
+               headless: bool = False, signals: Any = None) -> Any:
         from .app import RtgenApp
 
         presets: list[str] = []
@@ -177,7 +160,13 @@ class PlaySession:
                 app.set_timer(float(seconds), app.exit)
 
         app.call_later(mount)
-        app.run(headless=headless)
+        if signals is not None:              # SIGTERM / SIGHUP end the UI as 'q' does
+            signals.on_stop = lambda: app.call_later(app.exit)
+        try:
+            app.run(headless=headless)
+        finally:
+            if signals is not None:
+                signals.on_stop = None
         return app
 
     # -------------------------------------------------------------- stop
@@ -212,7 +201,7 @@ class PlaySession:
 
 
 
-def run_jam_ui(jam: Any, seconds: float | None = None, headless: bool = False) -> Any:
+def run_jam_ui(jam: Any, seconds: float | None = None, headless: bool = False, signals: Any = None) -> Any:
     """The terminal UI over a running :class:`rtgen.control.jam.Jam` (for ``rtgen jam --ui``).
 
     The jam's own event tap keeps draining the engine's events; the UI only reads the
@@ -237,7 +226,13 @@ def run_jam_ui(jam: Any, seconds: float | None = None, headless: bool = False) -
             app.set_timer(float(seconds), app.exit)
 
     app.call_later(mount)
-    app.run(headless=headless)
+    if signals is not None:              # SIGTERM / SIGHUP end the UI as 'q' does
+        signals.on_stop = lambda: app.call_later(app.exit)
+    try:
+        app.run(headless=headless)
+    finally:
+        if signals is not None:
+            signals.on_stop = None
     return app
 
 
@@ -248,4 +243,4 @@ def _empty_rows() -> Any:
 
 
 _EMPTY = _empty_rows()
-__all__ = ["PlaySession", "make_play_engine", "run_jam_ui"]
+__all__ = ["PlaySession", "run_jam_ui"]

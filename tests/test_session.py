@@ -1,0 +1,63 @@
+"""The session builder: one way from settings to an engine, for play, render and jam."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from rtgen.errors import ConfigError
+from rtgen.rt.layout import P_BPM
+from rtgen.session import SessionSpec, build_engine, build_from_args
+
+
+def test_the_presets_tempo_unless_bpm_overrides_it() -> None:
+    s = build_engine(SessionSpec(preset="ensemble"))
+    assert s.preset.tempo == 96.0 and float(s.engine.state.p[P_BPM]) == 96.0
+    s = build_engine(SessionSpec(preset="ensemble", bpm=120))
+    assert float(s.engine.state.p[P_BPM]) == 120.0
+    s = build_engine(SessionSpec())                     # no preset: the default arrangement
+    assert s.preset is not None and s.preset.name == "ensemble" and s.engine.generators()
+    s = build_engine(SessionSpec(default_preset=None))  # nothing at all: the pulse, at 110
+    assert s.preset is None and float(s.engine.state.p[P_BPM]) == 110.0 and s.engine.generators()
+
+
+def test_spec_is_frozen_and_reads_a_command_line() -> None:
+    ns = argparse.Namespace(samplerate=44100, blocksize=64, voices=32, seed=5, bpm=None, preset="ca1d",
+                            timbre="additive", fx="none")
+    spec = SessionSpec.from_args(ns)
+    assert (spec.sample_rate, spec.block_size, spec.voices, spec.seed, spec.preset) == (44100, 64, 32, 5, "ca1d")
+    with pytest.raises(AttributeError):
+        spec.seed = 1  # type: ignore[misc]
+    s = build_from_args(ns)
+    assert ns.loaded_preset is s.preset and s.fx is None and s.engine.spec.sample_rate == 44100
+
+
+def test_fx_from_the_preset_or_the_option() -> None:
+    pytest.importorskip("pyo", reason="pyo is an optional extra (pip install 'rtgen[fx]')")
+    s = build_engine(SessionSpec(preset="ensemble", fx="hall"))
+    assert s.fx is not None and s.fx["master"] or s.fx["buses"]
+    with pytest.raises(ConfigError):
+        build_engine(SessionSpec(fx="no-such-effect"))
+
+
+def test_no_import_circle_between_cli_ui_session_and_jam() -> None:
+    """cli -> ui/session -> session; control/jam imports neither the CLI nor the UI."""
+    code = ("import sys, rtgen.control.jam, rtgen.session, rtgen.ui.session; "
+            "bad = [m for m in ('rtgen.cli', 'rtgen.cli_jam', 'textual') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    import ast
+    from pathlib import Path
+
+    import rtgen
+    root = Path(rtgen.__file__).parent
+    for mod in ("control/jam.py", "ui/session.py", "session.py"):
+        tree = ast.parse((root / mod).read_text())
+        names = {(n.module or "") for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert not {m for m in names if m.lstrip(".") in ("cli", "cli_jam")}, (mod, names)
+        if mod != "ui/session.py":
+            assert not {m for m in names if m.lstrip(".").startswith("ui")}, (mod, names)
