@@ -65,16 +65,12 @@ def cmd_render(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".wav", ".flac"):
         raise ConfigError(f"{out}: the output file must end in .wav or .flac")
-    if args.midi_file:
-        from .timbre.midifile import render_midi_file
-
-        render_midi_file(args.midi_file, str(out), args.instrument or "piano", timbre=args.timbre,
-                         sr=args.samplerate)
-        print(f"wrote {out} ({args.midi_file} through the {args.timbre} timbre, "
-              f"instrument {args.instrument or 'piano'})")
-        return 0
-    if args.seconds <= 0:
+    if args.seconds is not None and args.seconds <= 0:
         raise ConfigError("--seconds must be > 0")
+    if args.midi_file:
+        return _render_midi_file(args, out)
+    if args.seconds is None:
+        args.seconds = 20.0
     from .precompile import compile_notice, load_kernel
 
     with compile_notice(live=False):
@@ -99,6 +95,35 @@ def cmd_render(args: argparse.Namespace) -> int:
           "real time)")
     if args.plot:
         _plot(eng, ev, args)
+    return 0
+
+
+def _render_midi_file(args: argparse.Namespace, out: Path) -> int:
+    """``render --midi-file``: the file through a timbre; ``--seconds`` cuts it (with a 10 ms fade)."""
+    from .timbre.midifile import render_midi_file
+
+    instrument = args.instrument or "piano"
+    try:
+        info = render_midi_file(args.midi_file, str(out), instrument, timbre=args.timbre, sr=args.samplerate)
+    except (ConfigError, ModelError):
+        raise
+    except RtgenError as e:          # a missing or unreadable MIDI file is bad input, not a device
+        raise ConfigError(str(e)) from None
+    seconds = float(info.get("seconds", 0.0))
+    if args.seconds is not None and args.seconds < seconds:
+        import numpy as np
+        import soundfile as sf
+
+        x, sr = sf.read(str(out), dtype="float32", always_2d=True)
+        n = int(round(args.seconds * sr))
+        x = x[:n].copy()
+        fade = min(n, int(0.01 * sr))
+        if fade:
+            x[n - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]
+        sf.write(str(out), x, sr, subtype="PCM_16")
+        seconds = n / sr
+    print(f"wrote {out}: {seconds:.1f} s, {args.midi_file} through the {args.timbre} timbre, "
+          f"instrument {instrument}")
     return 0
 
 
@@ -365,7 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("render", help="render to a WAV file", description="Render offline to a WAV/FLAC "
                        "file; the same seed gives the same file, bit for bit.")
     r.add_argument("out", help="output file (.wav or .flac)")
-    r.add_argument("--seconds", "-s", type=float, default=20.0, help="length in seconds (default 20)")
+    r.add_argument("--seconds", "-s", type=float, default=None,
+                   help="length in seconds (default 20; with --midi-file: the whole file)")
     r.add_argument("--plot", metavar="OUT.png", default=None,
                    help="also draw a piano roll (and the automaton's space-time picture)")
     r.add_argument("--midi-file", default=None, help="render this Standard MIDI File instead of generating")

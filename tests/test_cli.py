@@ -95,3 +95,45 @@ def test_without_portaudio_devices_says_how_to_install_and_play_renders_instead(
     r = rtgen("play", "--seconds", "1", "--or-render", str(out), env=env)
     assert r.returncode == 0, r.stderr
     assert sf.info(str(out)).frames == 48000
+
+
+def test_settings_are_checked_not_silently_ignored(tmp_path: Path) -> None:
+    """Each of these used to be accepted and ignored (or misreported); now one line and exit 2."""
+    env = dict(os.environ, JACK_DEFAULT_SERVER="rtgen-none-running", JACK_NO_START_SERVER="1")
+    for args, msg in ((["play", "--seconds", "-1"], "--seconds must be > 0"),
+                      (["play", "--blocksize", "7"], "too small to play live"),
+                      (["play", "--midi-in", "nosuchport", "--seconds", "1"], "[midi_map]"),
+                      (["render", str(tmp_path / "m.wav"), "--midi-file", str(tmp_path / "none.mid")],
+                       "MIDI file not found"),
+                      (["render", str(tmp_path / "m.wav"), "--midi-file", __file__], "not a readable")):
+        r = rtgen(*args, env=env)
+        assert r.returncode == 2, (args, r.returncode, r.stderr)
+        assert msg in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+def test_midi_file_render_honours_seconds(tmp_path: Path) -> None:
+    song = Path(__file__).parents[1] / "examples" / "song.mid"
+    out = tmp_path / "song.wav"
+    r = rtgen("render", str(out), "--midi-file", str(song), "--seconds", "5", "--timbre", "additive")
+    assert r.returncode == 0, r.stderr
+    x, sr = sf.read(str(out), dtype="float32")
+    assert len(x) == 5 * sr and np.abs(x[: sr // 2]).max() > 0.01      # it sounds from the start
+    assert np.abs(x[-8:]).max() < 0.01                                   # faded, not cut mid-wave
+
+
+def test_play_applies_the_presets_fx_table(tmp_path: Path, jack_server) -> None:
+    import rtgen as rtgen_pkg
+
+    data = (Path(rtgen_pkg.__file__).parent / "presets" / "ensemble.toml").read_text()   # plus an [fx] table
+    p = tmp_path / "wet.toml"
+    p.write_text(data + '\n[fx]\n[[fx.master]]\ntype = "reverb"\nmix = 0.3\n')
+    env = dict(os.environ, JACK_DEFAULT_SERVER=jack_server.name)
+    r = rtgen("play", "--preset", str(p), "--seconds", "1.5", env=env)
+    assert r.returncode == 0, r.stderr
+    line = [x for x in r.stdout.splitlines() if x.strip().startswith("effects")]
+    assert line, r.stdout                      # the preset's effects ran (or say why they could not)
+    try:
+        import pyo  # noqa: F401
+        assert "blocks" in line[0] and "bypassed" not in line[0], line
+    except Exception:
+        assert "bypassed" in line[0], line
