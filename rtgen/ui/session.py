@@ -51,17 +51,26 @@ class PlaySession:
         self.recorder: Any = None
         self.osc: Any = None
         self.midi_map: Any = None
+        self.reloader: Any = None
         self.live = False
+        self.ui = False
 
     # -------------------------------------------------------------- start
     def start(self, live: bool) -> PlaySession:
         a = self.args
         self.live = live
         try:
+            src = getattr(a, "preset", None)
+            if live and src and Path(src).is_file():     # hot reload: edit the file while it plays
+                from ..control.perform import PresetReloader
+
+                self.reloader = PresetReloader(self.controller, src, echo=self._echo).start()
+                self.parts.append(("reload", self.reloader))
             if getattr(a, "osc", None) is not None:
                 from ..control.osc import OscServer
 
                 self.osc = OscServer(self.controller, port=int(a.osc)).start()
+                self.osc.reloader = self.reloader
                 self.parts.append(("osc", self.osc))
             if getattr(a, "record", None):
                 self.start_recording()
@@ -89,6 +98,15 @@ class PlaySession:
             self.stop()
             raise
         return self
+
+    def _echo(self, text: str) -> None:
+        """Reload messages: on stderr, unless the terminal UI shows them."""
+        if not self.ui:
+            import sys
+
+            from ..signals import say
+
+            say(f"rtgen: {text}", sys.stderr)
 
     def start_midi_map(self, spec: Any) -> None:
         from ..control.midi import MidiInput
@@ -146,8 +164,10 @@ class PlaySession:
         except ImportError:
             pass
         scenes = list(dict.fromkeys(list(self.controller.states) + presets))
+        self.ui = True
         app = RtgenApp(self.engine, controller=self.controller, continuator=continuator,
-                       recorder=self.toggle_recording if self.args.record else None, scenes=scenes)
+                       recorder=self.toggle_recording if self.args.record else None, scenes=scenes,
+                       reloader=self.reloader)
 
         def tick() -> None:
             self.poll()
@@ -188,6 +208,8 @@ class PlaySession:
                 out["midi clock out"] = f"{part.port_name}: {part.sent} messages, {part.late} late"
             elif name == "link":
                 out["link"] = f"{part.peers()} peers, {part.updates} tempo updates"
+            elif name == "reload":
+                out["hot reload"] = part.summary()
         self.parts.clear()
         if self.recorder is not None:
             self.poll()
