@@ -186,6 +186,7 @@ class RtgenApp(App[None]):
         self._last = (time.monotonic(), int(engine.state.st[S_SAMPLE]))
         self._last_reload = ""
         self._asked: dict[str, tuple[float, float]] = {}
+        self._shown: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -288,22 +289,34 @@ class RtgenApp(App[None]):
             lines.append(f"{name:<12} {v:7.3f} {'▮' * int(round(x * 16)):<16}")
         return "\n".join(lines)
 
+    def _set(self, wid: str, text: str) -> None:
+        """Update one panel only when its text changed, and re-lay out only when its line count did
+        (a full layout per panel per frame was most of the UI's CPU time)."""
+        old = self._shown.get(wid)
+        if old == text:
+            return
+        self._shown[wid] = text
+        relayout = old is None or old.count("\n") != text.count("\n")
+        self.query_one("#" + wid, Static).update(text, layout=relayout)
+
     def refresh_view(self) -> None:
         self.frames += 1
-        title, rows = automaton_view(self.engine, self.history)
-        self.query_one("#clock", Static).update(self.clock_text())
-        self.query_one("#load", Static).update(self.load_text())
-        self.query_one("#grid", Static).update(title + "\n" + "\n".join(rows))
-        self.query_one("#voices", Static).update(self.voices_text())
-        self.last_cont = "continuator: " + continuator_status(self.continuator)
-        self.query_one("#cont", Static).update(self.last_cont)
-        self.query_one("#params", Static).update(self.params_text())
-        self.query_one("#meters", Static).update(self.meters_text())
-        self.query_one("#gens", Static).update("generators\n" + "\n".join(generator_lines(self.engine)))
+        self._set("clock", self.clock_text())
+        self._set("meters", self.meters_text())
         if self.reloader is not None and self.reloader.message and self.reloader.message != self._last_reload:
             self._last_reload = self.reloader.message
             self.message = self.reloader.message
-        self.query_one("#status", Static).update(self.message)
+        self._set("status", self.message)
+        if self.frames % 2 and self.frames > 2:
+            return                     # the slower panels: every other frame
+        title, rows = automaton_view(self.engine, self.history)
+        self._set("load", self.load_text())
+        self._set("grid", title + "\n" + "\n".join(rows))
+        self._set("voices", self.voices_text())
+        self.last_cont = "continuator: " + continuator_status(self.continuator)
+        self._set("cont", self.last_cont)
+        self._set("params", self.params_text())
+        self._set("gens", "generators\n" + "\n".join(generator_lines(self.engine)))
 
     # -------------------------------------------------------------- keys
     def action_panic(self) -> None:

@@ -175,7 +175,7 @@ class PlaySession:
                 app.message = "the audio stream stopped (the sound server went away)"
 
         def mount() -> None:
-            app.set_interval(0.02, tick)
+            app.set_interval(0.05, tick)      # 20 Hz: the event ring holds far more than 50 ms
             if seconds:
                 app.set_timer(float(seconds), app.exit)
 
