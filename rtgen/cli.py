@@ -344,10 +344,15 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    """A developer command: the benchmarks live in the repository, not in the installed package."""
     import subprocess
 
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "benchmarks" / "__main__.py").is_file():
+        raise ConfigError("rtgen bench is a developer command: the benchmarks ship with the source, not the "
+                          "package. In a clone of the repository run: make bench (or python -m benchmarks)")
     cmd = [sys.executable, "-m", "benchmarks"] + (["--only", args.only] if args.only else [])
-    return subprocess.call(cmd)
+    return subprocess.call(cmd, cwd=str(root))
 
 
 # ------------------------------------------------------------------ parser
@@ -420,7 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "kernel and callback are cached already")
     c.set_defaults(func=cmd_compile)
 
-    b = sub.add_parser("bench", help="run the benchmarks (one JSON line per figure)")
+    b = sub.add_parser("bench", help="developer: run the benchmarks of a source checkout (one JSON line per "
+                       "figure; the same as 'make bench')")
     b.add_argument("--only", default=None, help="run one benchmark module, e.g. engine")
     b.set_defaults(func=cmd_bench)
 

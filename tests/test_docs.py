@@ -37,3 +37,25 @@ def test_every_docs_python_block_compiles() -> None:
     for md in DOCS.glob("*.md"):
         for i, src in enumerate(_blocks(md.name)):
             compile(src, f"{md.name} block {i}", "exec")
+
+
+def test_presets_md_examples_are_valid_presets_and_cover_every_key() -> None:
+    from rtgen.gen.presets import _COMMON, _TOP, GENERATORS, parse_preset
+
+    try:
+        import tomllib
+    except ImportError:                      # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    text = (DOCS / "presets.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", text, re.S)
+    seen = set()
+    for i, src in enumerate(blocks):
+        p = parse_preset(tomllib.loads(src), f"docs/presets.md block {i}")
+        seen.update(s.name for s, _ in p.generators)
+    assert set(GENERATORS) <= seen | {"melody"} and "melody" in text, set(GENERATORS) - seen
+    for gtype, (_, own) in GENERATORS.items():
+        assert f"### `{gtype}`" in text, gtype
+        for key in own:
+            assert f"`{key}`" in text, (gtype, key)      # every key of every generator is documented
+    for key in list(_COMMON) + list(_TOP):
+        assert f"`{key}`" in text or f"`[{key}]`" in text or f"`[[{key}]]`" in text, key
