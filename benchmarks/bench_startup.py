@@ -9,6 +9,9 @@ What a performer waits for between pressing Enter and hearing something:
   starts). Target: <= 1.5 s warm.
 * ``startup/render_warm_s``: ``rtgen render out.wav --seconds 1``, launch to exit (the file is
   complete and its audio can be played).
+* each figure also gives ``cpu_s``: the CPU seconds the process used until its port came up
+  (render: in all), which depends far less on the machine's load than the wall time, and the
+  load average at the time.
 * ``..._cold_s``: the same with an empty numba cache (a fresh install before ``make``, or
   after the sources changed): everything compiles. Informational; ``make`` does this once.
 
@@ -50,6 +53,8 @@ class FirstSound:
         self.port = self.client.inports.register("in")
         self.t_sound: float | None = None
         self.t_port: float | None = None
+        self.pid = 0
+        self.cpu = float("nan")
 
         @self.client.set_process_callback
         def process(frames: int) -> None:
@@ -64,6 +69,8 @@ class FirstSound:
         """Poll every 2 ms for rtgen's port; connect to it the moment it appears."""
         end = time.monotonic() + timeout
         while time.monotonic() < end and self.t_sound is None:
+            if self.t_port is None and self.pid:
+                self.cpu = _cpu_s(self.pid)          # the CPU it took to get its port up
             if self.t_port is None:
                 ports = [p.name for p in self.client.get_ports("rtgen:", is_output=True, is_audio=True)]
                 if ports:
@@ -79,11 +86,25 @@ class FirstSound:
         self.client.close()
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a running process (and its finished children), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+CPU: dict[str, float] = {}      # the CPU seconds of the last measured start, by verb
+
+
 def time_to_sound(server: str, args: list[str], env: dict[str, str], timeout: float) -> float | None:
     probe = FirstSound(server)
     t0 = time.monotonic()
     proc = subprocess.Popen(_rtgen_cmd(*args), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
+    probe.pid = proc.pid
     err: list[str] = []
     th = threading.Thread(target=lambda: err.append(proc.stderr.read() if proc.stderr else ""), daemon=True)
     th.start()
@@ -101,16 +122,22 @@ def time_to_sound(server: str, args: list[str], env: dict[str, str], timeout: fl
     if probe.t_sound is None:
         print(f"no sound from {' '.join(args)}: {''.join(err)[-400:]}", file=sys.stderr)
         return None
+    CPU[args[0]] = probe.cpu
     return probe.t_sound - t0
 
 
 def time_render(env: dict[str, str], out: str) -> float | None:
+    import resource
+
     t0 = time.monotonic()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run(_rtgen_cmd("render", out, "--seconds", "1"), env=env, capture_output=True, text=True,
                        timeout=900)
     if r.returncode != 0:
         print(f"render failed: {r.stderr[-400:]}", file=sys.stderr)
         return None
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU["render"] = (ru.ru_utime - ru0.ru_utime) + (ru.ru_stime - ru0.ru_stime)
     return time.monotonic() - t0
 
 
@@ -145,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             for verb in ("render", "play", "jam"):
                 name = f"startup/{verb}_{kind}_s"
                 vals: list[float] = []
+                cpus: list[float] = []
                 n = repeats if kind == "warm" else 1
                 for i in range(n):
                     env = dict(env0)
@@ -161,13 +189,18 @@ def main(argv: list[str] | None = None) -> int:
                             v = time_to_sound(srv.name, verbs[verb], env, timeout=900 if kind == "cold" else 60)
                     if v is not None:
                         vals.append(v)
+                        cpus.append(CPU.get(verb, float("nan")))
                 if not vals:
                     emit(name, 0.0, "s", f"<= {WARM_TARGET_S}" if kind == "warm" else None, False,
                          reason="jackd or the jack module is missing" if verb != "render" and not have_jack
                          else "no sound / the command failed")
                     continue
                 med = statistics.median(vals)
-                extra: dict[str, Any] = {"runs": [round(v, 3) for v in vals]}
+                # CPU seconds the process used before its sound (render: in all): unlike the wall
+                # time it hardly depends on what else the machine is doing
+                extra: dict[str, Any] = {"runs": [round(v, 3) for v in vals],
+                                         "cpu_s": round(statistics.median(cpus), 3),
+                                         "load_avg": round(os.getloadavg()[0], 2)}
                 if kind == "warm":
                     emit(name, med, "s", f"<= {WARM_TARGET_S}", med <= WARM_TARGET_S, **extra)
                 else:

@@ -13,6 +13,7 @@ This module sits below the CLI and the UI and above the engine: it imports neith
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -143,6 +144,56 @@ def fx_config(spec: SessionSpec, preset: Any) -> dict[str, Any] | None:
     return getattr(preset, "fx", None)
 
 
+def _table_cache_path(sr: float, itab: Any, iparam: Any) -> Any:
+    """Where the additive timbre's tables for this sample rate and these shapes are kept on disk."""
+    import hashlib
+    from pathlib import Path
+
+    from ._jitcache import cache_root
+
+    h = hashlib.sha1()
+    for f in sorted((Path(__file__).parent / "timbre").glob("*.py")):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    h.update(repr((float(sr), itab.shape, str(itab.dtype), iparam.shape, str(iparam.dtype))).encode())
+    return cache_root() / "tables" / f"additive-{h.hexdigest()[:16]}.npz"
+
+
+def cached_additive_timbre() -> Any:
+    """The additive timbre, its wavetables kept on disk after the first build: they are a pure
+    function of the timbre's sources, the sample rate and the table shapes, and building them
+    is a good part of a warm start. A cache that cannot be read or written is rebuilt silently."""
+    import numpy as np
+
+    from .timbre.additive import AdditiveTimbre
+
+    t = AdditiveTimbre()
+    build = t.fill_tables
+
+    def fill_tables(itab: Any, iparam: Any, sr: float) -> None:
+        path = _table_cache_path(sr, itab, iparam)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                a, b = z["itab"], z["iparam"]
+            if a.shape == itab.shape and b.shape == iparam.shape:
+                itab[...] = a
+                iparam[...] = b
+                return
+        except (OSError, KeyError, ValueError):
+            pass
+        build(itab, iparam, sr)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+            np.savez(tmp, itab=itab, iparam=iparam)
+            os.replace(tmp, path)
+        except OSError:
+            pass
+
+    t.fill_tables = fill_tables  # type: ignore[method-assign]
+    return t
+
+
 def build_engine(spec: SessionSpec) -> Session:
     """Build the engine a session plays: the tempo is ``spec.bpm``, else the preset's, else 110."""
     from .engine import Engine
@@ -151,7 +202,8 @@ def build_engine(spec: SessionSpec) -> Session:
     bpm = spec.bpm if spec.bpm is not None else (getattr(preset, "tempo", None) or DEFAULT_BPM)
     espec = EngineSpec(sample_rate=spec.sample_rate, block_size=spec.block_size, voices=spec.voices,
                        seed=spec.seed, bpm=float(bpm))
-    eng = Engine(espec, timbre=spec.timbre)
+    timbre: Any = cached_additive_timbre() if str(spec.timbre).lower() == "additive" else spec.timbre
+    eng = Engine(espec, timbre=timbre)
     if preset is not None:
         apply_preset(eng, preset)
     else:

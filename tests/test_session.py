@@ -61,3 +61,18 @@ def test_no_import_circle_between_cli_ui_session_and_jam() -> None:
         assert not {m for m in names if m.lstrip(".") in ("cli", "cli_jam")}, (mod, names)
         if mod != "ui/session.py":
             assert not {m for m in names if m.lstrip(".").startswith("ui")}, (mod, names)
+
+
+def test_cached_additive_tables_are_the_same_bits_and_renders_too(tmp_path, monkeypatch) -> None:
+    import numpy as np
+
+    from rtgen import Engine, EngineSpec
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    ref = Engine(EngineSpec(seed=3), timbre="additive")
+    a = build_engine(SessionSpec(seed=3, preset="ca1d"))         # builds and writes the cache
+    assert list((tmp_path / "rtgen-numba" / "tables").glob("additive-*.npz"))
+    b = build_engine(SessionSpec(seed=3, preset="ca1d"))         # loads it
+    for e in (a.engine, b.engine):
+        assert np.array_equal(e.state.itab, ref.state.itab) and np.array_equal(e.state.iparam, ref.state.iparam)
+    assert np.array_equal(a.engine.render(frames=24000), b.engine.render(frames=24000))

@@ -363,8 +363,8 @@ class RtgenApp(App[None]):
 
     def _current(self, what: str, now: float) -> float:
         """The value a relative change starts from: the last one asked for while it has not landed."""
-        base, target = self._asked.get(what, (None, None))
-        return float(target) if base is not None and base == now else now
+        asked = self._asked.get(what)
+        return asked[1] if asked is not None and asked[0] == now else now
 
     def action_tempo(self, delta: float) -> None:
         def go() -> str:
