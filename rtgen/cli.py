@@ -93,6 +93,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     print(f"wrote {out}: {args.seconds:g} s at {eng.spec.sample_rate} Hz, seed {args.seed}, "
           f"{st['notes']} notes, peak {peak:.3f}, rendered in {dt:.2f} s ({args.seconds / max(dt, 1e-9):.0f}x "
           "real time)")
+    from .session import generator_warnings
+
+    for w in generator_warnings(eng):
+        say(f"rtgen: warning: {w}", sys.stderr)
     if args.plot:
         _plot(eng, ev, args)
     return 0
@@ -282,6 +286,10 @@ def cmd_play(args: argparse.Namespace) -> int:
             extra["effects"] = fx_line
         if sig.received:
             extra["ended by"] = sig.received
+        from .session import generator_warnings
+
+        for i, w in enumerate(generator_warnings(eng)):
+            extra["warning" + (f" {i + 1}" if i else "")] = w
         say(_summary(stats, eng, extra, server))
         if stream.lost:
             say("rtgen: the audio stream stopped: the sound server went away", sys.stderr)

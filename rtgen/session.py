@@ -233,3 +233,26 @@ def timbre_line(st: dict[str, Any]) -> str:
         label = "late neural frames (played additive)" if k == "late_frames" else k.replace("_", " ")
         parts.append(f"{label} {v:g}")
     return name + (" (" + ", ".join(parts) + ")" if parts else "")
+
+
+def generator_warnings(engine: Any) -> list[str]:
+    """What a generator reports that a user should hear about: a grammar whose derivations hit
+    their limit (``max_length`` / ``max_depth``) and were abandoned, or that never finished one."""
+    from .gen.grammar import GR_DERIVS, GR_TRUNC
+    from .rt.layout import GI_ACTIVE, GI_KIND, GK_GRAMMAR
+
+    out = []
+    gi = engine.state.gi
+    for slot in range(gi.shape[0]):
+        if gi[slot, GI_ACTIVE] == 0 or int(gi[slot, GI_KIND]) != GK_GRAMMAR:
+            continue
+        trunc, done = int(gi[slot, GR_TRUNC]), int(gi[slot, GR_DERIVS])
+        if trunc == 0:
+            continue
+        msg = (f"grammar in slot {slot}: {trunc} derivation{'s' if trunc != 1 else ''} abandoned at the "
+               f"max_length/max_depth limit, {done} complete")
+        if done == 0:
+            msg += ("; it never finished one, so it probably never terminates (every alternative of a "
+                    "rule recurses): give a rule a terminal alternative, or raise max_length")
+        out.append(msg)
+    return out

@@ -137,3 +137,16 @@ def test_play_applies_the_presets_fx_table(tmp_path: Path, jack_server) -> None:
         assert "blocks" in line[0] and "bypassed" not in line[0], line
     except Exception:
         assert "bypassed" in line[0], line
+
+
+def test_a_grammar_that_never_terminates_is_a_stated_warning(tmp_path: Path) -> None:
+    p = tmp_path / "loop.toml"
+    p.write_text('[[generator]]\ntype = "grammar"\nlayer = "grammar"\nmax_length = 64\n'
+                 'text = """\nS -> C S | D S\n"""\n')
+    r = rtgen("render", str(tmp_path / "loop.wav"), "--preset", str(p), "--seconds", "4")
+    assert r.returncode == 0, r.stderr
+    assert "never terminates" in r.stderr and "max_length" in r.stderr, r.stderr
+    ok = tmp_path / "ok.toml"
+    ok.write_text('[[generator]]\ntype = "grammar"\ntext = """\nS -> C D E | C S\n"""\n')
+    r = rtgen("render", str(tmp_path / "ok.wav"), "--preset", str(ok), "--seconds", "4")
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr

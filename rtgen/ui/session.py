@@ -241,6 +241,9 @@ def run_jam_ui(jam: Any, seconds: float | None = None, headless: bool = False, s
     except ImportError:
         pass
     app = RtgenApp(jam.engine, controller=music, continuator=jam.continuator, scenes=scenes)
+    ports = getattr(jam, "ports", None)
+    if callable(ports):
+        app.sub_title = ports()            # the ports to connect, on screen the whole time
 
     def mount() -> None:
         app.set_interval(0.05, lambda: music.poll(rows=_EMPTY))
