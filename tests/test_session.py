@@ -76,3 +76,19 @@ def test_cached_additive_tables_are_the_same_bits_and_renders_too(tmp_path, monk
     for e in (a.engine, b.engine):
         assert np.array_equal(e.state.itab, ref.state.itab) and np.array_equal(e.state.iparam, ref.state.iparam)
     assert np.array_equal(a.engine.render(frames=24000), b.engine.render(frames=24000))
+
+
+def test_jam_summary_prints_every_answer_latency_the_continuator_reports() -> None:
+    """The Continuator may report the latency from the player's last note-off beside the one from
+    the phrase detection: whatever ``*latency_ms`` figures it has are printed by name."""
+    from rtgen.control.jam import JamSummary
+
+    s = JamSummary(seconds=10, audio="system", midi_in="rtgen-in:in", notes_in=30, phrases=3, answers=3,
+                   answer_latency_ms={"median": 6.5, "min": 6.1, "max": 7.2, "n": 3},
+                   latencies_ms={"note_off_latency_ms": {"median": 489.0, "max": 495.0, "n": 3}},
+                   bpm=96, arrangement="ensemble", verdict="OK: every block was on time")
+    text = s.text()
+    assert "note off latency -> first answer note: 489.0 ms median (worst 495.0, n=3)" in text
+    assert "phrase detection -> first answer note: 6.5 ms median (6.1..7.2, n=3)" in text
+    assert text.index("note off latency") < text.index("phrase detection")     # the one the player feels first
+    assert "ensemble at 96 bpm" in text and "verdict: OK" in text

@@ -227,6 +227,12 @@ class Jam:
         eng_stats = self.engine.stats() if hasattr(self.engine, "stats") else {}
         others = {k: v for k, v in c.items()
                   if k.endswith("latency_ms") and k != "answer_latency_ms" and isinstance(v, dict)}
+        for k, v in vars(self.continuator.stats).items():     # raw lists the summary left out
+            if k.endswith("latency_ms") and k != "answer_latency_ms" and k not in others and isinstance(v, list) \
+                    and v:
+                a = np.asarray(v, dtype=np.float64)
+                others[k] = {"median": float(np.median(a)), "min": float(a.min()), "max": float(a.max()),
+                             "n": int(a.size)}
         verdict = live.verdict() if hasattr(live, "verdict") else ""
         from ..session import timbre_line
 
