@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,42 @@ def test_jam_memory_that_is_not_a_memory_file_is_one_clear_line(tmp_path: Path) 
     r = _jam("--memory", str(bad), "--no-audio", "--seconds", "1", "--api", "jack")
     assert r.returncode == 2 and "not a Continuator memory file" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and "pickle" not in r.stderr
+
+
+def test_the_default_arrangement_follows_the_players_key(jack_server) -> None:
+    """Without a preset the jam plays the ensemble; a player in E minor moves its key to E minor,
+    and the generators' notes (not the player's) then fall in that key."""
+    from rtgen.control.jam import start_jam
+    from rtgen.control.perform import key_name
+    from rtgen.rt.layout import LAYER_ANSWER, LAYER_PLAYER, O_NOTE_ON
+    from tests.test_midi_jack import _client_out, _connect_out
+
+    jam = start_jam(None, None, api="jack", audio=False)
+    rows = []
+    jam.tap.sinks.append(lambda ev: rows.append(ev.copy()))
+    try:
+        assert jam.arrangement == "ensemble" and jam.engine.generators()
+        mo = _client_out("pianist-e")
+        _connect_out(mo, jam.midi_in.port_name)
+        melody = [64, 66, 67, 71, 69, 67, 66, 64, 71, 67, 64, 59, 64, 66, 67, 64]    # E minor
+        for _ in range(2):
+            for n in melody:
+                mo.send_message([0x90, n, 90])
+                time.sleep(0.12)
+                mo.send_message([0x80, n, 0])
+                time.sleep(0.03)
+        time.sleep(0.5)
+        assert key_name(jam.engine) == "E minor", key_name(jam.engine)
+        t_key = int(jam.engine.state.st[0])
+        time.sleep(3.0)
+        mo.close_port()
+        mo.delete()
+    finally:
+        jam.stop()
+    import numpy as np
+
+    ev = np.concatenate(rows) if rows else np.zeros((0, 8))
+    gen = ev[(ev[:, 0] == O_NOTE_ON) & (ev[:, 1] > t_key) & (ev[:, 4] != LAYER_PLAYER) & (ev[:, 4] != LAYER_ANSWER)]
+    assert len(gen) >= 8, len(gen)
+    e_minor = {4, 6, 7, 9, 11, 0, 2}
+    assert np.mean([int(p) % 12 in e_minor for p in gen[:, 2]]) >= 0.9
