@@ -239,6 +239,9 @@ def cmd_play(args: argparse.Namespace) -> int:
         if args.midi_in and session.midi_map is None:
             raise ConfigError("--midi-in is for a preset with a [midi_map] table (this preset has none); "
                               "to play notes into rtgen use: rtgen jam --midi-in NAME")
+        if args.record and session.fx is not None:
+            raise ConfigError("--record cannot record live while effects run (they share the send ring): "
+                              "add --fx none to record dry, or record the JACK output (jack_rec)")
         server = None
         if args.jack_dummy:
             from .backends.jackserver import jack_dummy
