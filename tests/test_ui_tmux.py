@@ -1,0 +1,61 @@
+"""``rtgen play --ui`` in a real terminal (tmux): it draws, a key changes the music, and SIGTERM
+ends it like ``q``: the summary is printed, the private JACK server stops, exit code 0."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.test_signals import _alive, _children
+
+pytestmark = pytest.mark.jack
+
+
+def test_play_ui_in_tmux_keys_and_sigterm() -> None:
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (apt-get install tmux)")
+    pytest.importorskip("textual", reason="the UI needs the ui extra (pip install 'rtgen[ui]')")
+    sock = f"rtgen-test-{os.getpid()}"
+    tmux = ["tmux", "-L", sock]
+    cmd = f"{sys.executable} -m rtgen.cli play --jack-dummy --ui --seconds 120"
+    env = dict(os.environ, TERM="xterm-256color")
+    subprocess.run(tmux + ["new-session", "-d", "-x", "160", "-y", "50", cmd], check=True, env=env)
+    try:
+        subprocess.run(tmux + ["set-option", "-g", "remain-on-exit", "on"], check=True)
+
+        def pane(fmt: str) -> str:
+            return subprocess.run(tmux + ["display-message", "-p", fmt], capture_output=True,
+                                  text=True).stdout.strip()
+
+        def screen() -> str:
+            return subprocess.run(tmux + ["capture-pane", "-p"], capture_output=True, text=True).stdout
+
+        pid = int(pane("#{pane_pid}"))
+        end = time.monotonic() + 180
+        while time.monotonic() < end and "bpm" not in screen():
+            time.sleep(0.2)
+        assert "bpm" in screen() and "master" in screen(), screen()
+        subprocess.run(tmux + ["send-keys", "+"], check=True)
+        end = time.monotonic() + 10
+        while time.monotonic() < end and "tempo 98 bpm" not in screen():     # ensemble: 96 bpm
+            time.sleep(0.1)
+        assert "tempo 98 bpm" in screen(), screen()
+        kids = _children(pid)
+        assert any("jackd" in c for c in kids.values()), kids
+        os.kill(pid, 15)
+        end = time.monotonic() + 60
+        while time.monotonic() < end and pane("#{pane_dead}") != "1":
+            time.sleep(0.2)
+        assert pane("#{pane_dead}") == "1"
+        text = screen()
+        assert pane("#{pane_dead_status}") == "0", text
+        assert "session summary" in text and "SIGTERM" in text, text
+        time.sleep(0.2)
+        assert not {k: c for k, c in kids.items() if _alive(k, c)}
+    finally:
+        subprocess.run(tmux + ["kill-server"], capture_output=True)
