@@ -7,6 +7,8 @@ What a performer waits for between pressing Enter and hearing something:
   output port as soon as it appears and notes the first block with a sample above -60 dBFS.
   The figure is that moment minus the moment the process was launched (the median of a few
   starts). Target: <= 1.5 s warm.
+* ``startup/play_neural_warm_s``: ``play --timbre neural`` (the ONNX model and its worker
+  process start before the stream; the voices play the additive fallback until its frames come).
 * ``startup/render_warm_s``: ``rtgen render out.wav --seconds 1``, launch to exit (the file is
   complete and its audio can be played).
 * each figure also gives ``cpu_s``: the CPU seconds the process used until its port came up
@@ -122,7 +124,7 @@ def time_to_sound(server: str, args: list[str], env: dict[str, str], timeout: fl
     if probe.t_sound is None:
         print(f"no sound from {' '.join(args)}: {''.join(err)[-400:]}", file=sys.stderr)
         return None
-    CPU[args[0]] = probe.cpu
+    CPU[" ".join(args)] = probe.cpu
     return probe.t_sound - t0
 
 
@@ -159,8 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     tmp = tempfile.mkdtemp(prefix="rtgen-startup-")
     base_env = dict(os.environ)
     verbs: dict[str, list[str]] = {
-        "play": ["play", "--seconds", "30"],
-        "jam": ["jam", "--seconds", "30"],
+        "play": ["play", "--seconds", "30", "--timbre", "additive"],
+        "jam": ["jam", "--seconds", "30", "--timbre", "additive"],
+        "play_neural": ["play", "--seconds", "30", "--timbre", "neural"],   # the model loads first
     }
     try:
         # make sure the warm figures are warm: compile (or load) once first
@@ -169,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         if cold:
             runs.append(("cold", base_env))
         for kind, env0 in runs:
-            for verb in ("render", "play", "jam"):
+            for verb in ("render", "play", "jam", "play_neural"):
+                if verb == "play_neural" and kind == "cold":
+                    continue
                 name = f"startup/{verb}_{kind}_s"
                 vals: list[float] = []
                 cpus: list[float] = []
@@ -189,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                             v = time_to_sound(srv.name, verbs[verb], env, timeout=900 if kind == "cold" else 60)
                     if v is not None:
                         vals.append(v)
-                        cpus.append(CPU.get(verb, float("nan")))
+                        cpus.append(CPU.get("render" if verb == "render" else " ".join(verbs[verb]),
+                                            float("nan")))
                 if not vals:
                     emit(name, 0.0, "s", f"<= {WARM_TARGET_S}" if kind == "warm" else None, False,
                          reason="jackd or the jack module is missing" if verb != "render" and not have_jack
