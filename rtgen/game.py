@@ -52,27 +52,11 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
+from .protocol import EngineLike
 from .rt.layout import (
-    C_GEN_ACTIVE,
-    C_GEN_I,
-    C_HARM,
-    C_LAYER,
-    C_METER,
-    C_PARAM,
-    C_SWING,
-    C_TEMPO,
     CHUNK,
-    GI_ACTIVE,
     H_BASE_OCTAVE,
-    H_CHORD,
-    H_CHORD_LEN,
-    H_CHORD_ROOT,
-    H_DENSITY,
     H_ROOT,
-    H_SCALE,
-    H_SCALE_LEN,
-    H_TENSION,
-    H_VERSION,
     LAYER_NAMES,
     LAYER_STINGER,
     LF_GAIN,
@@ -81,8 +65,6 @@ from .rt.layout import (
     O_NOTE_ON,
     P_BEATS_PER_BAR,
     P_BPM,
-    P_MASTER_GAIN,
-    P_MORPH,
     P_SR,
     RING_CONTROL,
     S_SAMPLE,
@@ -456,17 +438,17 @@ def _prep_time(at: float) -> float:
     return float((int(at) // CHUNK) * CHUNK - 1)
 
 
-def beat_anchor(engine: Any, wait_callback: bool = False) -> tuple[float, float]:
+def beat_anchor(engine: EngineLike, wait_callback: bool = False) -> tuple[float, float]:
     """(chunk start sample, beat position there): see :meth:`rtgen.engine.Engine.beat_anchor`."""
     return engine.beat_anchor(wait_callback)
 
 
-def sample_at_beat(engine: Any, beat: float) -> float:
+def sample_at_beat(engine: EngineLike, beat: float) -> float:
     """Absolute sample of a beat position at the current tempo (:meth:`Engine.sample_at_beat`)."""
     return float(engine.sample_at_beat(beat))
 
 
-def beat_at(engine: Any, sample: float) -> float:
+def beat_at(engine: EngineLike, sample: float) -> float:
     """Beat position at an absolute sample (:meth:`Engine.beat_at`)."""
     return float(engine.beat_at(sample))
 
@@ -511,7 +493,7 @@ class MusicController:
     lock-protected, so the OSC thread and the game thread may share it).
     """
 
-    def __init__(self, engine: Any, params: Mapping[str, Any] | None = None,
+    def __init__(self, engine: EngineLike, params: Mapping[str, Any] | None = None,
                  states: Mapping[str, Any] | None = None, stingers: Mapping[str, Any] | None = None,
                  *, ring: int = RING_CONTROL, drain_events: bool = True,
                  base_dir: str | Path | None = None) -> None:
@@ -558,19 +540,19 @@ class MusicController:
         self._push_all_params(-1.0)
 
     # -------------------------------------------------------------- small helpers
-    def _cmd(self, kind: int, a: float = 0.0, b: float = 0.0, c: float = 0.0, time_: float = -1.0) -> bool:
-        ok = bool(self.engine.command(kind, float(a), float(b), float(c), time=float(time_), ring=self.ring))
+    def _sent(self, ok: bool) -> bool:
+        """Pass an engine setter's answer on, warning (rate-limited) when the ring dropped it."""
+        ok = bool(ok)
         if not ok:
             self.bad.warn("ring", "command ring full: a music command was dropped")
         return ok
 
     @property
     def sample_rate(self) -> float:
-        return float(self.engine.state.p[P_SR])
+        return float(self.engine.sample_rate)
 
     def samples_per_beat(self) -> float:
-        p = self.engine.state.p
-        return float(p[P_SR] * 60.0 / p[P_BPM])
+        return float(self.engine.samples_per_beat())
 
     def boundary(self, quantum: str) -> float:
         """The sample a change quantised to ``quantum`` lands on (-1 = at once).
@@ -582,7 +564,7 @@ class MusicController:
             raise ConfigError(f"quantum must be one of {', '.join(QUANTA)}, not {quantum!r}")
         if quantum == "immediate":
             return -1.0
-        live = bool(getattr(self.engine, "_live", False))
+        live = self.engine.is_live
         t0, beat0 = self._beat_anchor(live)
         rendered = float(self.engine.state.st[S_SAMPLE]) + (float(self.engine.spec.block_size) if live else 0.0)
         after = max(float(self.engine.now_sample()), t0)
@@ -683,23 +665,24 @@ class MusicController:
             if kind == "tempo":
                 if not 20.0 <= v <= 400.0:
                     raise ConfigError(f"tempo must be 20..400 bpm, not {v}")
-                return self._cmd(C_TEMPO, v, time_=time_)
+                return self._sent(self.engine.set_tempo(v, time=time_, ring=self.ring))
             if kind == "master":
                 if not 0.0 <= v <= 4.0:
                     raise ConfigError(f"master gain must be 0..4, not {v}")
-                return self._cmd(C_PARAM, P_MASTER_GAIN, v, time_=time_)
+                return self._sent(self.engine.set_master_gain(v, time=time_, ring=self.ring))
             if kind == "swing":
                 if not 0.0 <= v <= 0.75:
                     raise ConfigError(f"swing must be 0..0.75, not {v}")
-                return self._cmd(C_SWING, v, time_=time_)
+                return self._sent(self.engine.set_swing(v, time=time_, ring=self.ring))
             if kind in ("density", "tension"):
                 if not 0.0 <= v <= 1.0:
                     raise ConfigError(f"{kind} must be 0..1, not {v}")
-                return self._cmd(C_HARM, H_DENSITY if kind == "density" else H_TENSION, v, time_=time_)
+                hint = self.engine.set_density if kind == "density" else self.engine.set_tension
+                return self._sent(hint(v, time=time_, ring=self.ring))
             if kind == "morph":          # neural timbre: how far voices move towards Engine.set_morph's instrument
                 if not 0.0 <= v <= 1.0:
                     raise ConfigError(f"morph must be 0..1, not {v}")
-                return self._cmd(C_PARAM, P_MORPH, v, time_=time_)
+                return self._sent(self.engine.set_morph(None, v, time=time_, ring=self.ring))
         raise ConfigError(f"unknown target {target!r}")
 
     def _matching_slots(self, name: str) -> list[int]:
@@ -710,7 +693,8 @@ class MusicController:
 
     def _send_layer(self, name: str, time_: float) -> bool:
         gain = self._layer_base.get(name, 1.0) * self._layer_mult.get(name, 1.0)
-        return self._cmd(C_LAYER, LAYER_NAMES.index(name), LF_GAIN, min(4.0, gain), time_=time_)
+        return self._sent(self.engine.set_layer(LAYER_NAMES.index(name), gain=min(4.0, gain), time=time_,
+                                                ring=self.ring))
 
     def set_layer_gain(self, name: str, gain: float, time_: float = -1.0) -> bool:
         """Set a layer's base gain (the parameter curves on it still multiply it)."""
@@ -752,7 +736,7 @@ class MusicController:
                 del self._reserved[s]
                 self._outgoing.pop(s, None)
         gens = self.engine.generators()
-        return [s for s in range(N_GEN) if s not in gens and s not in self._reserved and self.engine._slot_free(s)]
+        return [s for s in range(N_GEN) if s not in gens and s not in self._reserved and self.engine.slot_free(s)]
 
     def _free_slots(self, n: int, until: float) -> list[int]:
         free = self._free_list()
@@ -763,7 +747,7 @@ class MusicController:
     def _start_generator(self, seq: Any, at: float) -> int:
         slot = self._free_slots(1, at)[0]
         self.engine.add_generator(seq, slot=slot, active=False)
-        self._cmd(C_GEN_ACTIVE, slot, 1.0, time_=_prep_time(at))
+        self._sent(self.engine.set_generator_active(slot, True, time=_prep_time(at), ring=self.ring))
         self._start_at[slot] = at
         return slot
 
@@ -774,7 +758,7 @@ class MusicController:
         if start >= 0 and (at < 0 or at < start):
             at = start
         # stop it stepping before the chunk that holds ``at``, release its voices exactly on ``at``
-        self._cmd(C_GEN_I, slot, GI_ACTIVE, 0.0, time_=_prep_time(at))
+        self._sent(self.engine.stop_generator_steps(slot, time=_prep_time(at), ring=self.ring))
         self.engine.remove_generator(slot, time=at)
         # the slot plays until ``at``: keep others off it until then (and two chunks after)
         until = (at if at >= 0 else self._now()) + 2 * CHUNK
@@ -785,8 +769,8 @@ class MusicController:
         """Generators already on their way out, but later than ``at`` (an overtaken transition): out at ``at``."""
         for slot, t in list(self._outgoing.items()):
             if at < 0 <= t or 0 <= at < t:
-                self._cmd(C_GEN_I, slot, GI_ACTIVE, 0.0, time_=_prep_time(at))
-                self._cmd(C_GEN_ACTIVE, slot, 0.0, time_=at)
+                self._sent(self.engine.stop_generator_steps(slot, time=_prep_time(at), ring=self.ring))
+                self._sent(self.engine.set_generator_active(slot, False, time=at, ring=self.ring))
                 self._outgoing[slot] = at
 
     def set_state(self, name: str, quantum: str | None = None) -> Transition:
@@ -817,11 +801,11 @@ class MusicController:
                 self._stop_generator(slot, at)
             self._slots = []
             if st.tempo is not None:
-                self._cmd(C_TEMPO, st.tempo, time_=at)
+                self._sent(self.engine.set_tempo(st.tempo, time=at, ring=self.ring))
             if st.beats_per_bar is not None:
-                self._cmd(C_METER, st.beats_per_bar, time_=at)
+                self._sent(self.engine.set_meter(st.beats_per_bar, time=at, ring=self.ring))
             if st.swing is not None:
-                self._cmd(C_SWING, st.swing, time_=at)
+                self._sent(self.engine.set_swing(st.swing, time=at, ring=self.ring))
             if st.root is not None or st.scale is not None or st.chord is not None:
                 self._send_harmony(st, _prep_time(at))   # the new generators' first notes read it
             for lname in LAYER_NAMES:
@@ -853,22 +837,10 @@ class MusicController:
         return tr
 
     def _send_harmony(self, st: StateSpec, at: float) -> None:
-        h = self.engine.state.harm
-        vals: list[tuple[int, float]] = []
-        if st.root is not None:
-            vals.append((H_ROOT, float(st.root % 12)))
-        if st.scale is not None:
-            vals.append((H_SCALE_LEN, float(len(st.scale))))
-            vals += [(H_SCALE + i, float(x)) for i, x in enumerate(st.scale)]
-        chord = st.chord if st.chord is not None else ()
-        vals.append((H_CHORD_ROOT, float(chord[0]) if chord else -1.0))
-        vals.append((H_CHORD_LEN, float(len(chord))))
-        vals += [(H_CHORD + i, float(x)) for i, x in enumerate(chord)]
-        if h[H_BASE_OCTAVE] == 0:
-            vals.append((H_BASE_OCTAVE, 4.0))
-        vals.append((H_VERSION, float(h[H_VERSION] + 1)))
-        for i, v in vals:
-            self._cmd(C_HARM, i, v, time_=at)
+        """The state's key and chord (no chord clears it), with the base octave if none was set."""
+        base = 4 if self.engine.state.harm[H_BASE_OCTAVE] == 0 else None
+        self._sent(self.engine.set_harmony(st.root, st.scale, st.chord if st.chord is not None else (),
+                                           base_octave=base, time=at, ring=self.ring))
 
     # -------------------------------------------------------------- stingers
     def stinger(self, name: str, quantum: str = "beat") -> int:

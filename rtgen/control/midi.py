@@ -33,18 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..errors import DeviceError
+from ..protocol import EngineLike
 from ..rt.layout import (
-    C_ALL_OFF,
-    C_LAYER,
-    C_NOTE_OFF,
-    C_NOTE_ON,
-    C_PANIC,
-    C_PITCHBEND,
-    C_SUSTAIN,
     LAYER_ANSWER,
     LAYER_PLAYER,
-    LF_INSTR,
-    N_INSTR,
     O_NOTE_OFF,
     O_NOTE_ON,
     RING_MIDI,
@@ -425,7 +417,7 @@ class MidiInput:
     of another client; such a port is watched and reopened when it comes back.
     """
 
-    def __init__(self, engine: Any, port: str | None = None, *, api: str = "auto",
+    def __init__(self, engine: EngineLike, port: str | None = None, *, api: str = "auto",
                  client_name: str = "rtgen", latency_s: float | None = None,
                  layer: int = LAYER_PLAYER, channel: int = -1, bend_range: float = 2.0,
                  note_range: tuple[int, int] = (0, 127), poll_s: float = 0.0005,
@@ -585,32 +577,33 @@ class MidiInput:
         self._last_sample = sample
         ok = True
         k = ev.kind
+        eng, lay, ring = self.engine, self.layer, RING_MIDI
         if k == M_NOTE_ON:
             if not self.note_range[0] <= ev.a <= self.note_range[1]:
                 self.stats.filtered += 1
                 return
             self.held.add(ev.a)
-            ok = self._cmd(C_NOTE_ON, ev.a, ev.b, self.layer, -1.0, -1.0, 0.0, sample)
+            ok = self._count(eng.note_on(ev.a, ev.b, lay, time=sample, ring=ring))
         elif k == M_NOTE_OFF:
             if not self.note_range[0] <= ev.a <= self.note_range[1]:
                 self.stats.filtered += 1
                 return
             self.held.discard(ev.a)             # a stray note-off is harmless: the engine ignores it
-            ok = self._cmd(C_NOTE_OFF, ev.a, 0.0, self.layer, 0.0, -1.0, 0.0, sample)   # e=-1: any note id
+            ok = self._count(eng.note_off(ev.a, lay, time=sample, ring=ring))   # any voice of that note
         elif k == M_SUSTAIN:
-            ok = self._cmd(C_SUSTAIN, ev.a, 0.0, self.layer, 0.0, 0.0, 0.0, sample)
+            ok = self._count(eng.sustain(bool(ev.a), lay, time=sample, ring=ring))
         elif k == M_PITCHBEND:
             semis = max(-1.0, min(1.0, ev.a / 8192.0)) * self.bend_range
-            ok = self._cmd(C_PITCHBEND, semis, 0.0, self.layer, 0.0, 0.0, 0.0, sample)
+            ok = self._count(eng.pitch_bend(semis, lay, time=sample, ring=ring))
         elif k == M_PROGRAM:
-            ok = self._cmd(C_LAYER, self.layer, LF_INSTR, ev.a % N_INSTR, 0.0, 0.0, 0.0, sample)
+            ok = self._count(eng.program_change(ev.a, lay, time=sample, ring=ring))
         elif k == M_ALL_NOTES_OFF:
             self.held.clear()
             # at the same constant latency as the notes: "asap" would overtake pending note-ons
-            ok = self._cmd(C_ALL_OFF, self.layer, 0.0, 0.0, 0.0, 0.0, 0.0, sample)
+            ok = self._count(eng.all_notes_off(lay, time=sample, ring=ring))
         elif k == M_PANIC:
             self.held.clear()
-            ok = self._cmd(C_PANIC, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, sample)
+            ok = self._count(eng.panic(time=sample, ring=ring))
         else:
             self.stats.no_command += 1          # for the listeners only (CCs, mod wheel, aftertouch)
         if k in (M_NOTE_ON, M_NOTE_OFF):
@@ -624,15 +617,13 @@ class MidiInput:
                 self.stats.dropped_queue += 1
                 log.exception("MIDI listener failed")
 
-    def _cmd(self, kind: int, a: float, b: float, c: float, d: float, e: float, f: float,
-             time_: float) -> bool:
-        ok = bool(self.engine.command(kind, float(a), float(b), float(c), float(d), float(e), float(f),
-                                      time=float(time_), ring=RING_MIDI))
+    def _count(self, ok: bool) -> bool:
+        """Count an engine setter's answer: a command sent, or one the full ring dropped."""
         if ok:
             self.stats.commands += 1
         else:
             self.stats.dropped_ring += 1
-        return ok
+        return bool(ok)
 
     def _release_held(self) -> None:
         """Note-offs for every key we believe is down (disconnect, stop): no stuck notes.
@@ -643,24 +634,23 @@ class MidiInput:
         when = max(_now_sample(self.engine) + self.latency_s * self.sr, self._last_sample + 1.0)
         c0 = self.stats.commands
         for n in sorted(self.held):
-            self._cmd(C_NOTE_OFF, n, 0.0, self.layer, 0.0, -1.0, 0.0, when)
+            self._count(self.engine.note_off(n, self.layer, time=when, ring=RING_MIDI))
         self.held.clear()
-        self._cmd(C_SUSTAIN, 0.0, 0.0, self.layer, 0.0, 0.0, 0.0, when)
+        self._count(self.engine.sustain(False, self.layer, time=when, ring=RING_MIDI))
         self.stats.released += self.stats.commands - c0
         self.stats.commands = c0
 
 
-def _engine_sr(engine: Any) -> float:
-    spec = getattr(engine, "spec", None)
-    return float(getattr(spec, "sample_rate", 48000))
+def _engine_sr(engine: EngineLike) -> float:
+    return float(engine.sample_rate)
 
 
-def _engine_block(engine: Any) -> int:
+def _engine_block(engine: EngineLike) -> int:
     spec = getattr(engine, "spec", None)
     return int(getattr(spec, "block_size", 128))
 
 
-def _now_sample(engine: Any, t: float | None = None) -> float:
+def _now_sample(engine: EngineLike, t: float | None = None) -> float:
     """Engine sample at monotonic time ``t`` (default now), from ``engine.now_sample()``."""
     s = float(engine.now_sample())
     if t is None:
@@ -690,7 +680,7 @@ class MidiOutput:
     virtual port is ``rtgen-out:out`` (rtmidi opens input and output as two clients).
     """
 
-    def __init__(self, engine: Any, port: str | None = None, *, api: str = "auto",
+    def __init__(self, engine: EngineLike, port: str | None = None, *, api: str = "auto",
                  client_name: str = "rtgen-out", layers: dict[int, int] | None = None,
                  poll_s: float = 0.001, events: Callable[[], Any] | None = None) -> None:
         self.engine = engine

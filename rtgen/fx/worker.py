@@ -157,7 +157,7 @@ class FxWorker:
     # ------------------------------------------------------------------ life cycle
     def start(self) -> FxWorker:
         """Build the rack (here or in the worker process) and route the engine's output through it."""
-        if getattr(self.engine, "_live", False) and self.mode == "process":
+        if self.engine.is_live and self.mode == "process":
             raise ConfigError("start the effects worker before the live stream: the process worker "
                               "moves the effects rings into shared memory")
         probe = FxRack(self.config, self.engine.spec.sample_rate) if self.mode == "thread" else None
@@ -286,7 +286,7 @@ class FxWorker:
         """Copy the rings back into private arrays and free the shared segment (after the stream stopped)."""
         if self._shm is None:
             return
-        if getattr(self.engine, "_live", False):
+        if self.engine.is_live:
             raise ConfigError("stop the live stream before releasing the effects rings")
         s = self.engine.state
         priv = {"fxs": np.array(s.fxs), "fxr": np.array(s.fxr), "fxi": np.array(s.fxi)}

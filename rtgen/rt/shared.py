@@ -36,7 +36,7 @@ def share_fields(engine: Any, names: tuple[str, ...]) -> tuple[shared_memory.Sha
     Returns the segment (the caller unlinks it when done) and a JSON description for
     :func:`attach`. Must run while the engine is not live.
     """
-    if getattr(engine, "_live", False):
+    if engine.is_live:
         raise RuntimeError("share_fields() must run before the live stream starts")
     s = engine.state
     arrays = {n: getattr(s, n) for n in names}
