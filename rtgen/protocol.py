@@ -42,6 +42,9 @@ class EngineLike(Protocol):
 
     def next_boundary(self, quantum: str = "beat", after: float | None = None) -> float: ...
 
+    # -- rendering (offline and embedded: the caller owns the audio thread)
+    def render(self, out: np.ndarray | None = None, frames: int | None = None) -> np.ndarray: ...
+
     # -- reading back
     def events(self) -> np.ndarray: ...
 

@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from multiprocessing import resource_tracker, shared_memory
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,6 +40,9 @@ from ..errors import ConfigError, DeviceError
 from ..rt.layout import FX_CAP, FXI_ENABLED, FXI_LATE, FXI_LATENCY, FXI_RET_HEAD, FXI_SEND_HEAD
 from .config import validate
 from .rack import FxRack
+
+if TYPE_CHECKING:
+    from ..protocol import EngineLike
 
 log = logging.getLogger("rtgen.fx")
 
@@ -130,7 +133,7 @@ class FxWorker:
     >>> w.start(); stream = LiveStream(engine).start(); ...; stream.stop(); w.stop()
     """
 
-    def __init__(self, engine: Any, config: dict[str, Any] | None, host_block: int | None = None,
+    def __init__(self, engine: EngineLike, config: dict[str, Any] | None, host_block: int | None = None,
                  worker: str | None = None, latency: int | None = None) -> None:
         self.engine = engine
         self.config = validate(config)
