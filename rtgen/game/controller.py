@@ -170,6 +170,7 @@ class MusicController:
         self.queued: Transition | None = None             # the latest request made while one was pending
         self.transitions: list[Transition] = []
         self.bad = RateLimitedLog(log)
+        self.clamped: dict[str, int] = {}                  # parameter -> out-of-range values given
         self._lock = threading.RLock()
         self._slots: list[int] = []                       # slots of the current state's generators
         self._reserved: dict[int, float] = {}             # slot -> sample until which it is in use
@@ -251,9 +252,11 @@ class MusicController:
 
     # -------------------------------------------------------------- parameters
     def set_param(self, name: str, value: float, ramp: float = 0.0, time_: float = -1.0) -> float:
-        """Set a named parameter (clamped to its range); ``ramp`` seconds glides to it in :meth:`poll`.
+        """Set a named parameter; ``ramp`` seconds glides to it in :meth:`poll`.
 
-        Returns the value set. An unknown name raises ConfigError.
+        A value outside the parameter's range is clamped to it, with a warning the first time
+        that parameter is given one (``clamped`` counts them all). Returns the value set. An
+        unknown name raises ConfigError.
         """
         with self._lock:
             spec = self.params.get(name)
@@ -262,7 +265,9 @@ class MusicController:
             v = float(value)
             if not math.isfinite(v):
                 raise ConfigError(f"parameter {name}: value must be a finite number, not {value}")
-            v = min(spec.hi, max(spec.lo, v))
+            if not spec.lo <= v <= spec.hi:
+                self._warn_clamped(name, v, spec)
+                v = min(spec.hi, max(spec.lo, v))
             if ramp > 0.0:
                 t = time.monotonic()
                 self._ramps[name] = (self.values[name], v, t, t + float(ramp))
@@ -270,6 +275,13 @@ class MusicController:
             self._ramps.pop(name, None)
             self._apply_param(name, v, time_)
             return v
+
+    def _warn_clamped(self, name: str, v: float, spec: ParamSpec) -> None:
+        n = self.clamped.get(name, 0)
+        self.clamped[name] = n + 1
+        if n == 0:
+            log.warning("parameter %s: %g is outside its range %g..%g and is clamped to it "
+                        "(warned once per parameter)", name, v, spec.lo, spec.hi)
 
     def _apply_param(self, name: str, v: float, time_: float, depth: int = 0) -> None:
         spec = self.params[name]
