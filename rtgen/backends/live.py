@@ -339,11 +339,11 @@ class LiveStream:
                  sample_rate: int | None = None, latency: float | str = "low") -> None:
         self.engine = engine
         self.block_size = int(block_size or engine.spec.block_size)
-        self.sample_rate = int(sample_rate or engine.spec.sample_rate)
+        self.sample_rate = int(sample_rate or engine.sample_rate)
         if not 1 <= self.block_size <= MAX_BLOCK:
             raise ConfigError(f"block size {self.block_size} is out of range 1..{MAX_BLOCK}")
-        if self.sample_rate != engine.spec.sample_rate:
-            raise ConfigError(f"the engine was built for {engine.spec.sample_rate} Hz; "
+        if self.sample_rate != engine.sample_rate:
+            raise ConfigError(f"the engine was built for {engine.sample_rate} Hz; "
                               f"the stream asks for {self.sample_rate} Hz")
         self._device_arg = device
         self._latency = latency

@@ -66,7 +66,7 @@ def play_with_pyo(engine: EngineLike, seconds: float, audio: str = "portaudio", 
                           "rtgen's own live backend (rtgen play)")
     from ..fx.source import RtgenSource
 
-    sr = int(engine.spec.sample_rate)
+    sr = int(engine.sample_rate)
     s = pyo.Server(sr=sr, nchnls=2, buffersize=int(block_size), duplex=0, audio=audio,
                    jackname=jack_name, verbosity=1)
     s.deactivateMidi()

@@ -99,12 +99,12 @@ def render_with_fx(engine: EngineLike, seconds: float, rack: FxRack | dict[str, 
     """
     own = not isinstance(rack, FxRack)
     r = FxRack.from_config(rack if isinstance(rack, dict) else None if rack is None else rack.config,
-                           engine.spec.sample_rate) if own else rack
+                           engine.sample_rate) if own else rack
     assert isinstance(r, FxRack)
     try:
         if not (seconds >= 0.0) or seconds > 24 * 3600:
             raise ConfigError(f"seconds must be in 0..86400, not {seconds}")
-        n = int(round(seconds * engine.spec.sample_rate))
+        n = int(round(seconds * engine.sample_rate))
         B = max(r.block, (min(block, FX_CAP // 2) // r.block) * r.block)
         total = ((n + r.block - 1) // r.block) * r.block
         out = np.zeros((total, 2), np.float32)

@@ -51,8 +51,8 @@ class RtgenSource(PyoObject):  # type: ignore[misc,valid-type]
         srv = server if server is not None else _default_server()
         bs = int(srv.getBufferSize())
         sr = int(round(float(srv.getSamplingRate())))
-        if sr != engine.spec.sample_rate:
-            raise ConfigError(f"the pyo server runs at {sr} Hz, the engine at {engine.spec.sample_rate} Hz")
+        if sr != engine.sample_rate:
+            raise ConfigError(f"the pyo server runs at {sr} Hz, the engine at {engine.sample_rate} Hz")
         self.engine = engine
         self._table = pyo.DataTable(bs, chnls=2)
         # the table's own float memory, one view per channel: no copy on the pyo side

@@ -163,7 +163,7 @@ class FxWorker:
         if self.engine.is_live and self.mode == "process":
             raise ConfigError("start the effects worker before the live stream: the process worker "
                               "moves the effects rings into shared memory")
-        probe = FxRack(self.config, self.engine.spec.sample_rate) if self.mode == "thread" else None
+        probe = FxRack(self.config, self.engine.sample_rate) if self.mode == "thread" else None
         if probe is None:
             from . import _pyo
             has_fx = self.config["enabled"] and (self.config["master"] or any(
@@ -225,7 +225,7 @@ class FxWorker:
             self.engine.state = s._replace(fxs=fxs, fxr=fxr, fxi=fxi, fxa=fxa)
         else:
             self.engine.state = s._replace(fxs=fxs, fxr=fxr, fxi=fxi)
-        cmd = [sys.executable, "-m", "rtgen.fx.workerproc", shm.name, str(self.engine.spec.sample_rate),
+        cmd = [sys.executable, "-m", "rtgen.fx.workerproc", shm.name, str(self.engine.sample_rate),
                json.dumps(self.config), str(os.getpid()), str(naux)]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                       env=dict(os.environ))

@@ -233,6 +233,8 @@ class MusicController:
     def _next_beat_sample(self, quantum: str, after: float, t0: float, beat0: float) -> float:
         """The sample of the first beat (or bar) after ``after``, chunk by chunk as the engine computes it."""
         p = self.engine.state.p
+        # beats per chunk with the kernel's own arithmetic (P_BEAT_INC), so the walk below lands
+        # on the sample the kernel's beat clock crosses, bit for bit
         inc = CHUNK * float(p[P_BPM]) / (60.0 * float(p[P_SR]))
         spb = CHUNK / inc
         b_after = beat0 + (after - t0) / spb
