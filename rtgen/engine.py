@@ -489,7 +489,7 @@ class Engine:
         cmds = harmony_commands(ver, root_pc, sc, ch, None if base_octave is None else float(base_octave))
         if now:
             for c in cmds:
-                self.state.harm[c.index] = c.value
+                self.state.harm[c.word] = c.value
             return True
         ok = True
         for c in cmds:

@@ -3,9 +3,10 @@
 A command crosses from a control thread (the API, MIDI input, the Continuator, a game) to the
 audio thread as one row of a command ring: ``[kind, a, b, c, d, e, f, time]`` (see ``C_*`` in
 :mod:`rtgen.rt.layout` for what the kernel reads from each column). This module is the one
-place that knows those columns: every command is a small frozen dataclass whose :meth:`row`
-gives ``(kind, a, b, c, d, e, f)``; the ``time`` (absolute sample, or -1 for as soon as
-possible) and the ring are given when it is sent (:meth:`rtgen.engine.Engine.send`).
+place that knows those columns: every command is a small typed record (a NamedTuple, cheap
+enough to build per MIDI message) whose :meth:`row` gives ``(kind, a, b, c, d, e, f)``; the
+``time`` (absolute sample, or -1 for as soon as possible) and the ring are given when it is
+sent (:meth:`rtgen.engine.Engine.send`).
 
 Code outside the engine does not build rows: it calls the engine's typed setters
 (``note_on``, ``set_tempo``, ``set_layer`` …), which build these commands.
@@ -18,7 +19,7 @@ Code outside the engine does not build rows: it calls the engine's typed setters
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .layout import (
     C_ALL_OFF,
@@ -56,8 +57,7 @@ def _row(kind: int, a: float = 0.0, b: float = 0.0, c: float = 0.0, d: float = 0
     return (kind, float(a), float(b), float(c), float(d), float(e), float(f))
 
 
-@dataclass(frozen=True, slots=True)
-class NoteOn:
+class NoteOn(NamedTuple):
     """Start a note on a layer (instrument -1: the layer's; note_id -1: the engine picks one).
 
     >>> NoteOn(64.5, 90, layer=0, instrument=2, pan=-0.5).row()
@@ -75,8 +75,7 @@ class NoteOn:
         return _row(C_NOTE_ON, self.note, self.velocity, self.layer, self.instrument, self.note_id, self.pan)
 
 
-@dataclass(frozen=True, slots=True)
-class NoteOff:
+class NoteOff(NamedTuple):
     """Release a note on a layer (note_id -1: every voice playing that note there).
 
     >>> NoteOff(60, layer=3).row()
@@ -91,8 +90,7 @@ class NoteOff:
         return _row(C_NOTE_OFF, self.note, 0.0, self.layer, 0.0, self.note_id)
 
 
-@dataclass(frozen=True, slots=True)
-class NoteFor:
+class NoteFor(NamedTuple):
     """A one-shot note that ends by itself after ``samples`` (stingers, previews).
 
     >>> NoteFor(72, 110, layer=7, instrument=-1, samples=24000.0).row()
@@ -109,8 +107,7 @@ class NoteFor:
         return _row(C_NOTE_NOW, self.note, self.velocity, self.layer, self.instrument, 0.0, self.samples)
 
 
-@dataclass(frozen=True, slots=True)
-class Sustain:
+class Sustain(NamedTuple):
     """The sustain pedal of a layer, down or up.
 
     >>> Sustain(True, layer=3).row()
@@ -124,8 +121,7 @@ class Sustain:
         return _row(C_SUSTAIN, 1.0 if self.down else 0.0, 0.0, self.layer)
 
 
-@dataclass(frozen=True, slots=True)
-class PitchBend:
+class PitchBend(NamedTuple):
     """Bend every voice of a layer by ``semitones``.
 
     >>> PitchBend(-2.0, layer=3).row()
@@ -139,23 +135,21 @@ class PitchBend:
         return _row(C_PITCHBEND, self.semitones, 0.0, self.layer)
 
 
-@dataclass(frozen=True, slots=True)
-class SetParam:
-    """Set a global parameter ``p[index]`` (``P_*``).
+class SetParam(NamedTuple):
+    """Set a global parameter ``p[param]`` (``P_*``).
 
     >>> SetParam(4, 0.5).row()
     (4, 4.0, 0.5, 0.0, 0.0, 0.0, 0.0)
     """
 
-    index: int
+    param: int
     value: float
 
     def row(self) -> Row:
-        return _row(C_PARAM, self.index, self.value)
+        return _row(C_PARAM, self.param, self.value)
 
 
-@dataclass(frozen=True, slots=True)
-class SetLayer:
+class SetLayer(NamedTuple):
     """Set a layer's column ``lf[layer, column]`` (``LF_*``: gain, pan, mute, instrument).
 
     >>> SetLayer(2, 0, 0.9).row()
@@ -170,9 +164,8 @@ class SetLayer:
         return _row(C_LAYER, self.layer, self.column, self.value)
 
 
-@dataclass(frozen=True, slots=True)
-class SetGenWord:
-    """Set a generator slot's state word: ``gi[slot, index]`` (ints) or ``gf[slot, index]`` (floats).
+class SetGenWord(NamedTuple):
+    """Set a generator slot's state word: ``gi[slot, word]`` (ints) or ``gf[slot, word]`` (floats).
 
     >>> SetGenWord(1, 17, 30, floats=False).row()
     (6, 1.0, 17.0, 30.0, 0.0, 0.0, 0.0)
@@ -181,16 +174,15 @@ class SetGenWord:
     """
 
     slot: int
-    index: int
+    word: int
     value: float
     floats: bool = False
 
     def row(self) -> Row:
-        return _row(C_GEN_F if self.floats else C_GEN_I, self.slot, self.index, self.value)
+        return _row(C_GEN_F if self.floats else C_GEN_I, self.slot, self.word, self.value)
 
 
-@dataclass(frozen=True, slots=True)
-class SetGenActive:
+class SetGenActive(NamedTuple):
     """Switch a generator slot on or off (off releases the notes it started).
 
     >>> SetGenActive(3, False).row()
@@ -204,23 +196,21 @@ class SetGenActive:
         return _row(C_GEN_ACTIVE, self.slot, 1.0 if self.on else 0.0)
 
 
-@dataclass(frozen=True, slots=True)
-class SetHarmony:
-    """Set one word of the shared harmonic context ``harm[index]`` (``H_*``).
+class SetHarmony(NamedTuple):
+    """Set one word of the shared harmonic context ``harm[word]`` (``H_*``).
 
     >>> SetHarmony(23, 0.25).row()
     (9, 23.0, 0.25, 0.0, 0.0, 0.0, 0.0)
     """
 
-    index: int
+    word: int
     value: float
 
     def row(self) -> Row:
-        return _row(C_HARM, self.index, self.value)
+        return _row(C_HARM, self.word, self.value)
 
 
-@dataclass(frozen=True, slots=True)
-class AllNotesOff:
+class AllNotesOff(NamedTuple):
     """Release every voice of a layer (-1: of every layer) and lift its sustain pedal.
 
     >>> AllNotesOff().row()
@@ -233,8 +223,7 @@ class AllNotesOff:
         return _row(C_ALL_OFF, self.layer)
 
 
-@dataclass(frozen=True, slots=True)
-class Panic:
+class Panic(NamedTuple):
     """Silence at once: every voice killed, pending notes forgotten.
 
     >>> Panic().row()
@@ -245,8 +234,7 @@ class Panic:
         return _row(C_PANIC)
 
 
-@dataclass(frozen=True, slots=True)
-class Tempo:
+class Tempo(NamedTuple):
     """The tempo in bpm (from the next chunk; the beat phase continues).
 
     >>> Tempo(128).row()
@@ -259,8 +247,7 @@ class Tempo:
         return _row(C_TEMPO, self.bpm)
 
 
-@dataclass(frozen=True, slots=True)
-class ResetClock:
+class ResetClock(NamedTuple):
     """Move the beat clock to ``beat`` (a transport start).
 
     >>> ResetClock(0).row()
@@ -273,8 +260,7 @@ class ResetClock:
         return _row(C_RESET_CLOCK, self.beat)
 
 
-@dataclass(frozen=True, slots=True)
-class Meter:
+class Meter(NamedTuple):
     """Beats per bar.
 
     >>> Meter(3).row()
@@ -287,8 +273,7 @@ class Meter:
         return _row(C_METER, self.beats_per_bar)
 
 
-@dataclass(frozen=True, slots=True)
-class Swing:
+class Swing(NamedTuple):
     """Swing, 0 (straight) .. 0.75.
 
     >>> Swing(0.33).row()
@@ -314,7 +299,7 @@ def harmony_commands(version: float, root: float | None = None, scale: tuple[int
     given (validated by the caller). The version goes last: a generator that sees it changed
     sees the whole change.
 
-    >>> [(c.index, c.value) for c in harmony_commands(5.0, root=2, chord=(2, 6, 9))]
+    >>> [(c.word, c.value) for c in harmony_commands(5.0, root=2, chord=(2, 6, 9))]
     [(0, 2.0), (14, 2.0), (15, 3.0), (16, 2.0), (17, 6.0), (18, 9.0), (25, 5.0)]
     """
     out: list[SetHarmony] = []
