@@ -26,7 +26,7 @@ from rtgen.rt.ring import HEAD
 
 ROOT = Path(__file__).resolve().parents[1] / "rtgen"
 # the modules that talk to the engine only through its typed setters
-CALLERS = [ROOT / "control", ROOT / "game.py", ROOT / "game", ROOT / "cli.py", ROOT / "ui", ROOT / "record.py"]
+CALLERS = [ROOT / "control", ROOT / "game", ROOT / "cli.py", ROOT / "ui", ROOT / "record.py"]
 
 
 def _caller_files() -> list[Path]:
