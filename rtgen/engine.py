@@ -353,7 +353,7 @@ class Engine:
         """Queue a typed command (:mod:`rtgen.rt.commands`) on ``ring`` at ``time`` (absolute
         sample, or -1: as soon as possible). Returns False when the ring is full (the command is
         dropped and counted). The typed setters below are the usual way in."""
-        return self._writers[ring].push(*cmd.row(), time=time)
+        return self._writers[ring].push(*cmd.row(), time)
 
     def command(self, kind: int, a: float = 0.0, b: float = 0.0, c: float = 0.0, d: float = 0.0,
                 e: float = 0.0, f: float = 0.0, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
