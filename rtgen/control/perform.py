@@ -17,7 +17,6 @@ import os
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from ..errors import ConfigError, RtgenError
@@ -58,6 +57,13 @@ def chord_name(engine: Any) -> str:
     return NOTE_NAMES[root] + quality
 
 
+def _harmony_at(controller: Any, root: int, scale: tuple[int, ...], quantum: str) -> None:
+    """Tonic and scale (the chord cleared) from the next ``quantum``, through the engine's command ring."""
+    at = controller.boundary(quantum)
+    if not controller.engine.set_harmony(root, scale, (), time=at):
+        raise ConfigError("the command ring is full: the key change was dropped")
+
+
 def set_key(controller: Any, key: str, quantum: str = "bar") -> str:
     """Change the key (``"D"``, ``"a"`` = A minor, ``"F# minor"``, ``"Eb major"``) at the next
     ``quantum``; returns the key's name. A bad key is a ConfigError naming it."""
@@ -65,8 +71,7 @@ def set_key(controller: Any, key: str, quantum: str = "bar") -> str:
 
     root, minor = parse_key(str(key))
     scale = tuple(SCALES["minor" if minor else "major"])
-    at = controller.boundary(quantum)
-    controller._send_harmony(SimpleNamespace(root=root, scale=scale, chord=None), at)
+    _harmony_at(controller, root, scale, quantum)
     return f"{NOTE_NAMES[root]} {'minor' if minor else 'major'}"
 
 
@@ -76,8 +81,7 @@ def set_root(controller: Any, root: int, quantum: str = "bar") -> str:
     n = int(h[H_SCALE_LEN])
     scale = tuple(int(x) for x in h[H_SCALE:H_SCALE + max(1, min(12, n))])
     root = int(root) % 12
-    at = controller.boundary(quantum)
-    controller._send_harmony(SimpleNamespace(root=root, scale=scale, chord=None), at)
+    _harmony_at(controller, root, scale, quantum)
     name = key_name(controller.engine).split(" ", 1)
     return f"{NOTE_NAMES[root]} {name[1] if len(name) > 1 else ''}".strip()
 
