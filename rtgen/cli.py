@@ -262,13 +262,13 @@ def cmd_play(args: argparse.Namespace) -> int:
                 return cmd_render(args)
             raise
         stack.callback(stream.stop)
+        extras.start(live=True)           # OSC, recording, MIDI, hot reload: ready before we say so
         say(f"playing on {stream.device_name} at {args.samplerate} Hz, {args.blocksize} frames/block"
             + (", JACK client rtgen (ports rtgen:out_0, rtgen:out_1)" if server is not None else "")
             + (f" for {args.seconds:g} s" if args.seconds else "; Ctrl-C stops"), sys.stderr)
         if server is not None:
             say(f"private JACK server '{server.name}' (dummy driver): silent; connect a recorder to hear it",
                 sys.stderr)
-        extras.start(live=True)
         try:
             sig.armed = True
             if args.ui:
