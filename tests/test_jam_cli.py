@@ -35,11 +35,12 @@ def test_jam_ports_tempo_and_default_arrangement() -> None:
     assert r.returncode == 0 and "ensemble at 120 bpm" in r.stdout, r.stdout + r.stderr
 
 
-def test_jam_stops_cleanly_on_sigterm() -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_jam_stops_cleanly_on_sigterm_and_sighup(sig: int) -> None:
     rc, out, err = _run_and_signal(["jam", "--jack-dummy", "--api", "jack"], "rtgen jam: play into",
-                                   signal.SIGTERM, ("jackd",))
+                                   sig, ("jackd",))
     assert rc == 0, err
-    assert "jam:" in out and "ended by: SIGTERM" in out and "Traceback" not in err
+    assert "jam:" in out and f"ended by: {signal.Signals(sig).name}" in out and "Traceback" not in err
 
 
 def test_jam_memory_that_is_not_a_memory_file_is_one_clear_line(tmp_path: Path) -> None:
