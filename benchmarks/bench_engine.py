@@ -78,7 +78,8 @@ def _late_figure(name: str, client: str, lc: object, seconds: float, period: int
     assert isinstance(lc, LateCycles)
     per_min = lc.per_minute(client)
     emit(name, per_min, "late cycles/min", f"<= {LATE_PER_MIN_BOUND:g} (absolute)",
-         per_min <= LATE_PER_MIN_BOUND, late_cycles=lc.counts.get(client, 0), seconds=round(lc.seconds, 1),
+         per_min <= LATE_PER_MIN_BOUND, late_cycles=lc.counts.get(client, 0),
+         late_while_running=lc.running.get(client, 0), seconds=round(lc.seconds, 1),
          peer="jack_metro on the same server in the same window", peer_value=round(lc.per_minute(METRO), 2),
          period=period, **extra)
 
@@ -117,6 +118,7 @@ def live_runs(period: int, seconds: float) -> None:
             emit(f"{base}/control_python_callback_busy/late_cycles_per_min", per_min, "late cycles/min",
                  f"> {LATE_PER_MIN_BOUND:g} (the bound catches a GIL-bound callback)",
                  per_min > LATE_PER_MIN_BOUND, late_cycles=lc.counts.get(PYCALLBACK, 0),
+                 late_while_running=lc.running.get(PYCALLBACK, 0),
                  seconds=round(lc.seconds, 1), peer="jack_metro on the same server in the same window",
                  peer_value=round(lc.per_minute("refmetro"), 2), callbacks=c["callbacks"],
                  underflows_seen=c["underflows"], period=period)

@@ -1,7 +1,8 @@
 """Live measurements shared by the benchmarks and the live tests: who was late, from outside.
 
 JACK's engine checks at every cycle that each client finished the previous one, and its log
-names the clients that did not (``JackEngine::XRun: client = NAME was not finished``). That
+names the clients that did not (``JackEngine::XRun: client = NAME was not finished, state =
+Triggered`` when its thread had not started yet, ``Running`` when it was still computing). That
 attributes every late cycle to a client, so rtgen and the C reference client ``jack_metro``
 can run on the same server at the same time and be judged in the same window:
 :class:`LateCycles` counts those lines per client between ``start()`` and ``stop()``.
@@ -26,7 +27,7 @@ from typing import Any
 
 from rtgen.backends.jackserver import JackServer
 
-_LATE = re.compile(r"client = (\S+) was not finished")
+_LATE = re.compile(r"client = (\S+) was not finished, state = (\w+)")
 
 #: JACK client names: rtgen's PortAudio client, the C reference, the Python-callback control
 RTGEN, METRO, PYCALLBACK = "rtgen", "refmetro", "pycallback"
@@ -39,6 +40,7 @@ class LateCycles:
         self.server = server
         self._a = 0
         self.counts: Counter[str] = Counter()
+        self.running: Counter[str] = Counter()      # late while computing (the rest: not yet woken)
         self.seconds = 0.0
         self._t0 = 0.0
 
@@ -54,7 +56,9 @@ class LateCycles:
         time.sleep(0.05)
         text = self.server.log()[self._a:]
         self.seconds = time.monotonic() - self._t0
-        self.counts = Counter(_LATE.findall(text))
+        hits = _LATE.findall(text)
+        self.counts = Counter(c for c, _ in hits)
+        self.running = Counter(c for c, state in hits if state == "Running")
         return self.counts
 
     def per_minute(self, client: str) -> float:
