@@ -191,42 +191,53 @@ def _short_notes(eng: Any) -> None:
     eng.state.iparam[:, IP_DECAY_TIME] = 0.0
 
 
-def bench_midi_to_audio(period: int, notes: int) -> None:
+def measure_midi_to_audio(period: int, notes: int) -> dict[str, Any]:
+    """Note-on sent on rtgen's JACK MIDI port -> the note's first sample in rtgen's captured
+    output (real Engine, live stream on a fresh JACK dummy server). ``lat_ms`` holds one latency
+    per note heard; ``sent``/``heard`` count the notes."""
     from rtgen.backends.jackserver import jack_dummy
     from rtgen.backends.live import LiveStream
     from rtgen.config import EngineSpec
     from rtgen.control.midi import MidiInput
     from rtgen.engine import Engine
 
+    with jack_dummy(SR, period):
+        eng = Engine(EngineSpec(sample_rate=SR, block_size=period, seed=0))
+        _short_notes(eng)
+        with LiveStream(eng, block_size=period), MidiInput(eng, None, api="jack") as mi:
+            sched: list[list[float]] = []
+            for k in range(notes):
+                t = k * 0.15 + (k * 37 % period) / SR       # spread over the cycle's phase
+                sched += [[t, 0x90, 60 + k % 12, 100], [t + 0.03, 0x80, 60 + k % 12, 0]]
+            cap = _probe(sched, str(mi.port_name), _audio_port(), tail=0.5)
+        st = eng.stats()
+    sent = cap["sent"]
+    ons = sent[sent[:, 1] == 0x90, 0]
+    audio, a0 = cap["audio"], int(cap["audio_start"])
+    onset = onsets_after(audio, a0, ons, int(0.05 * SR))
+    # the previous note has ended (exact silence for 20 ms before the message)
+    quiet = np.array([f - a0 >= 960 and not np.any(audio[f - a0 - 960:f - a0]) for f in ons])
+    found = (onset >= 0) & quiet
+    lat = (onset[found] - ons[found]) / SR * 1e3
+    if lat.size == 0:
+        raise RuntimeError(f"no onset found after {len(ons)} notes (engine notes: {st['notes']})")
+    return {"lat_ms": lat, "sent": int(len(ons)), "heard": int(found.sum()), "gaps": int(cap["gaps"])}
+
+
+def bench_midi_to_audio(period: int, notes: int) -> None:
     name = f"midi/in_to_audio_{period}f/latency_ms"
     tgt = f"p99 <= {midi_latency_target_ms(period):.2f} (2 blocks + 3 ms)"
     jname = f"midi/in_to_audio_{period}f/jitter_ms"
     jtgt = f"<= {jitter_target_ms(period):.2f} (one block + 0.5 ms)"
     try:
-        with jack_dummy(SR, period):
-            eng = Engine(EngineSpec(sample_rate=SR, block_size=period, seed=0))
-            _short_notes(eng)
-            with LiveStream(eng, block_size=period), MidiInput(eng, None, api="jack") as mi:
-                sched: list[list[float]] = []
-                for k in range(notes):
-                    t = k * 0.15 + (k * 37 % period) / SR       # spread over the cycle's phase
-                    sched += [[t, 0x90, 60 + k % 12, 100], [t + 0.03, 0x80, 60 + k % 12, 0]]
-                cap = _probe(sched, str(mi.port_name), _audio_port(), tail=0.5)
-            st = eng.stats()
-        sent = cap["sent"]
-        ons = sent[sent[:, 1] == 0x90, 0]
-        audio, a0 = cap["audio"], int(cap["audio_start"])
-        onset = onsets_after(audio, a0, ons, int(0.05 * SR))
-        # the previous note has ended (exact silence for 20 ms before the message)
-        quiet = np.array([f - a0 >= 960 and not np.any(audio[f - a0 - 960:f - a0]) for f in ons])
-        found = (onset >= 0) & quiet
-        lat = (onset[found] - ons[found]) / SR * 1e3
-        if lat.size == 0:
-            raise RuntimeError(f"no onset found after {len(ons)} notes (engine notes: {st['notes']})")
+        m = measure_midi_to_audio(period, notes)
+        lat = m["lat_ms"]
+        found = np.ones(m["sent"], bool)
+        found[m["heard"]:] = False
         s = _stats(lat)
         emit(name, s["median"], "ms (median)", tgt, bool(found.all()) and s["p99"] <= midi_latency_target_ms(period),
-             min=s["min"], p99=s["p99"], max=s["max"], n=s["n"], notes_sent=int(len(ons)),
-             notes_heard=int(found.sum()), probe_missed_cycles=int(cap["gaps"]), period=period,
+             min=s["min"], p99=s["p99"], max=s["max"], n=s["n"], notes_sent=m["sent"],
+             notes_heard=m["heard"], probe_missed_cycles=m["gaps"], period=period,
              how="JACK frame of the note-on written to rtgen's MIDI port -> first sample of the note in "
                  "rtgen's captured output")
         spread = float(np.percentile(lat, 99) - lat.min())
@@ -272,70 +283,78 @@ class ThresholdWatch:
         return self.seen
 
 
-def bench_answer_latency(phrases: int, memory_notes: int = 0) -> None:
+def measure_answer_latency(phrases: int, memory_notes: int = 0) -> dict[str, Any]:
+    """Corpus phrases played into ``rtgen jam``'s MIDI port (real Engine, live stream); the answer's
+    first sample in the captured output, from each phrase's last note-off (``from_note_off_ms``)
+    and from that plus the phrase's silence threshold (``from_detection_ms``)."""
     from rtgen.backends.jackserver import jack_dummy
     from rtgen.config import EngineSpec
     from rtgen.control.jam import start_jam
     from rtgen.engine import Engine
     from rtgen.gen.continuator import ContinuatorConfig
 
+    with jack_dummy(SR, 128):
+        eng = Engine(EngineSpec(sample_rate=SR, block_size=128, seed=0))
+        _short_notes(eng)
+        eng.set_layer("player", gain=0.0)              # only the answer is heard
+        jam = start_jam(None, None, api="jack", audio=True, engine=eng,
+                        continuator_config=ContinuatorConfig(max_memory=max(1000, 2 * memory_notes)))
+        watch = ThresholdWatch(jam.continuator).start()
+        try:
+            if memory_notes:
+                with jam.continuator.lock:
+                    _fill(jam.continuator.model, _corpus_items(), memory_notes, np.random.default_rng(2))
+            mel = corpus_melody("oneill1", sec_per_quarter=0.22) + corpus_melody("essen_altdeu", 0.22)
+            sched: list[list[float]] = []
+            t, ends = 0.0, []
+            for i in range(phrases):
+                ph = mel[(i * 10) % (len(mel) - 10):][:10]
+                for p, d in ph:
+                    sched += [[t, 0x90, p, 96], [t + 0.9 * d, 0x80, p, 0]]
+                    t += d
+                ends.append(len(sched) - 1)
+                t += 3.0                                  # the answer plays here
+            cap = _probe(sched, str(jam.midi_in.port_name), _audio_port(), tail=1.0)
+            own = jam.continuator.stats
+        finally:
+            thresholds = watch.stop()
+            summary = jam.stop()
+    sent = cap["sent"]
+    offs = sent[ends, 0]
+    audio, a0 = cap["audio"], int(cap["audio_start"])
+    quiet_before = np.array([not np.any(audio[max(0, f - a0 - 2400):f - a0]) for f in offs])
+    onset = onsets_after(audio, a0, offs, int(2.0 * SR))
+    ok = (onset >= 0) & quiet_before
+    lat = (onset[ok] - offs[ok]) / SR * 1e3
+    if lat.size == 0:
+        raise RuntimeError(f"no answer heard after {phrases} phrases ({summary.answers} answers counted)")
+    if len(thresholds) < phrases:
+        raise RuntimeError(f"saw the silence threshold of {len(thresholds)} of {phrases} phrases")
+    thr = np.array(thresholds[:phrases])[ok]
+    extra: dict[str, Any] = {"phrases": phrases, "answers_heard": int(ok.sum()), "answers_counted": summary.answers,
+                             "silence_threshold_ms": _stats(thr * 1e3), "memory_notes": memory_notes}
+    for k in ("answer_latency_from_note_off_ms", "answer_latency_from_detection_ms", "answer_latency_ms"):
+        v = getattr(own, k, None)
+        if v:
+            extra[f"continuator_own_{k}_median"] = float(np.median(v))
+    return {"from_note_off_ms": lat, "from_detection_ms": lat - thr * 1e3, "threshold_ms": thr * 1e3,
+            "all_heard": bool(ok.all()), "extra": extra}
+
+
+def bench_answer_latency(phrases: int, memory_notes: int = 0) -> None:
     suffix = f"/memory_{memory_notes}" if memory_notes else ""
     n1, n2 = f"continuator/answer_from_note_off_ms{suffix}", f"continuator/answer_from_detection_ms{suffix}"
     t2 = f"p99 <= {ANSWER_TARGET_MS:g}"
     t1 = f"p99 <= silence threshold + {ANSWER_TARGET_MS:g}"
     try:
-        with jack_dummy(SR, 128):
-            eng = Engine(EngineSpec(sample_rate=SR, block_size=128, seed=0))
-            _short_notes(eng)
-            eng.set_layer("player", gain=0.0)              # only the answer is heard
-            jam = start_jam(None, None, api="jack", audio=True, engine=eng,
-                            continuator_config=ContinuatorConfig(max_memory=max(1000, 2 * memory_notes)))
-            watch = ThresholdWatch(jam.continuator).start()
-            try:
-                if memory_notes:
-                    with jam.continuator.lock:
-                        _fill(jam.continuator.model, _corpus_items(), memory_notes, np.random.default_rng(2))
-                mel = corpus_melody("oneill1", sec_per_quarter=0.22) + corpus_melody("essen_altdeu", 0.22)
-                sched: list[list[float]] = []
-                t, ends = 0.0, []
-                for i in range(phrases):
-                    ph = mel[(i * 10) % (len(mel) - 10):][:10]
-                    for p, d in ph:
-                        sched += [[t, 0x90, p, 96], [t + 0.9 * d, 0x80, p, 0]]
-                        t += d
-                    ends.append(len(sched) - 1)
-                    t += 3.0                                  # the answer plays here
-                cap = _probe(sched, str(jam.midi_in.port_name), _audio_port(), tail=1.0)
-                own = jam.continuator.stats
-            finally:
-                thresholds = watch.stop()
-                summary = jam.stop()
-        sent = cap["sent"]
-        offs = sent[ends, 0]
-        audio, a0 = cap["audio"], int(cap["audio_start"])
-        quiet_before = np.array([not np.any(audio[max(0, f - a0 - 2400):f - a0]) for f in offs])
-        onset = onsets_after(audio, a0, offs, int(2.0 * SR))
-        ok = (onset >= 0) & quiet_before
-        lat = (onset[ok] - offs[ok]) / SR * 1e3
-        if lat.size == 0:
-            raise RuntimeError(f"no answer heard after {phrases} phrases ({summary.answers} answers counted)")
-        if len(thresholds) < phrases:
-            raise RuntimeError(f"saw the silence threshold of {len(thresholds)} of {phrases} phrases")
-        thr = np.array(thresholds[:phrases])[ok]
-        s1 = _stats(lat)
-        s2 = _stats(lat - thr * 1e3)
-        extra = {"phrases": phrases, "answers_heard": int(ok.sum()), "answers_counted": summary.answers,
-                 "silence_threshold_ms": _stats(thr * 1e3), "memory_notes": memory_notes}
-        for k in ("answer_latency_from_note_off_ms", "answer_latency_from_detection_ms", "answer_latency_ms"):
-            v = getattr(own, k, None)
-            if v:
-                extra[f"continuator_own_{k}_median"] = float(np.median(v))
-        all_heard = bool(ok.all())
+        m = measure_answer_latency(phrases, memory_notes)
+        lat, det, extra = m["from_note_off_ms"], m["from_detection_ms"], m["extra"]
+        s1, s2 = _stats(lat), _stats(det)
         emit(n1, s1["median"], "ms (median)", t1,
-             all_heard and bool(np.all(lat <= thr * 1e3 + ANSWER_TARGET_MS)),
+             m["all_heard"] and bool(np.all(lat <= m["threshold_ms"] + ANSWER_TARGET_MS)),
              min=s1["min"], p99=s1["p99"], max=s1["max"], n=s1["n"], **extra,
              how="JACK frame of the phrase's last note-off -> first sample of the answer in rtgen's output")
-        emit(n2, s2["median"], "ms (median)", t2, all_heard and s2["p99"] <= ANSWER_TARGET_MS,
+        emit(n2, s2["median"], "ms (median)", t2, m["all_heard"] and s2["p99"] <= ANSWER_TARGET_MS,
              min=s2["min"], p99=s2["p99"], max=s2["max"], n=s2["n"], **extra,
              how="the same, minus the Continuator's silence threshold (the earliest a phrase end is known)")
     except Exception as e:
