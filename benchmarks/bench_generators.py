@@ -104,7 +104,8 @@ def bench_kernel_busy(seq: Sequencer, seconds: float, batch: int = 1000) -> tupl
     drive(kind, gi, gf, gbuf, p, harm, ev, 0, 10)      # compile / warm up
     gi, gf, gbuf, p = _slot(seq)
     p[P_BPM] = busy_bpm(seq)
-    means, events, t0 = [], 0, 0
+    means: list[float] = []
+    events, t0 = 0, 0
     stop = time.perf_counter() + seconds
     while time.perf_counter() < stop or len(means) < 20:
         a = time.thread_time_ns()
@@ -121,7 +122,8 @@ def bench_reference_busy(seq: Sequencer, seconds: float, batch: int = 100) -> tu
     p = np.zeros(NP)
     p[P_SR], p[P_BPM] = SR, busy_bpm(seq)
     harm = make_harmony()
-    means, events, t0 = [], 0, 0
+    means: list[float] = []
+    events, t0 = 0, 0
     stop = time.perf_counter() + seconds
     while time.perf_counter() < stop or len(means) < 3:
         a = time.thread_time_ns()
