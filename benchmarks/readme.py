@@ -51,7 +51,8 @@ def engine_table(rows: Rows) -> str:
 
 
 def live_table(rows: Rows) -> str:
-    out = ["| period | rtgen, quiet | rtgen + busy Python thread | jack_metro, same windows "
+    out = ["| period | rtgen, quiet | rtgen + busy Python thread "
+           "| jack_metro in the same windows (quiet / busy / control) "
            "| Python callback + busy thread (control) | bound |", "|---|---|---|---|---|---|"]
     for p in (128, 64):
         b = f"live/jack_{p}f"
