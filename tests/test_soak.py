@@ -165,6 +165,7 @@ def test_soak_everything_at_once(jack_server) -> None:
     # ---- what the README's Reliability paragraph quotes, asserted (issue 16) ----------------
     # Measured on 2026-12-03 (60 s, 2 shared vCPUs under load): rtgen 1 late cycle a minute
     # (jack_metro beside it 0), 2 underflows (xruns of the whole graph), 70,600 late voice-hops,
+    # (a second run: 7.9 late cycles a minute, 27 underflows, 107,650 late voice-hops, +1.2 MB),
     # 0 events or commands dropped, 0 stuck voices, +1.1 MB after warm-up.
     assert late.per_minute(RTGEN) <= SOAK_LATE_PER_MIN, fig
     assert stats["events_dropped"] == 0, fig
@@ -174,5 +175,5 @@ def test_soak_everything_at_once(jack_server) -> None:
 
 #: bounds for the soak's figures, about 2-3x what was measured (issue 16)
 SOAK_LATE_PER_MIN = 180.0          # rtgen's late cycles a minute (JACK's log; 85 seen in a quiet bench run)
-SOAK_LATE_FRAMES_PER_MIN = 180_000.0   # neural voice-hops played on the additive fallback (70,600)
+SOAK_LATE_FRAMES_PER_MIN = 250_000.0   # neural voice-hops played on the additive fallback (70,600 and 107,650)
 SOAK_RSS_GROWTH_MB = 4.0           # after warm-up (1.1)
