@@ -16,7 +16,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rtgen.rt.layout import C_NOTE_OFF, C_NOTE_ON, LAYER_PLAYER, RING_CONTROL
+from rtgen.rt import commands as cm
+from rtgen.rt.layout import (
+    C_NOTE_OFF,
+    C_NOTE_ON,
+    H_DENSITY,
+    H_TENSION,
+    LAYER_PLAYER,
+    LF_INSTR,
+    N_INSTR,
+    P_MASTER_GAIN,
+    RING_CONTROL,
+)
 
 MELODIES = {
     "bach66": ("bach/bwv66.6", None, 0),
@@ -79,13 +90,50 @@ class FakeEngine:
             self.commands.append((kind, a, b, c, d, e, f, time, ring))
             return True
 
+    @property
+    def sample_rate(self) -> int:
+        return self.spec.sample_rate
+
+    # the engine's typed setters, encoded by the same commands module
+    def send(self, cmd: cm.Command, time: float = -1, ring: int = RING_CONTROL) -> bool:
+        return self.command(*cmd.row(), time=time, ring=ring)
+
     def note_on(self, note: float, vel: float, layer: int = LAYER_PLAYER, time: float = -1,
                 ring: int = RING_CONTROL) -> bool:
-        return self.command(C_NOTE_ON, note, vel, layer, -1.0, -1.0, 0.0, time=time, ring=ring)
+        return self.send(cm.NoteOn(note, vel, layer), time, ring)
 
     def note_off(self, note: float, layer: int = LAYER_PLAYER, time: float = -1,
                  ring: int = RING_CONTROL) -> bool:
-        return self.command(C_NOTE_OFF, note, 0.0, layer, 0.0, -1.0, 0.0, time=time, ring=ring)
+        return self.send(cm.NoteOff(note, layer), time, ring)
+
+    def sustain(self, down: bool, layer: int = LAYER_PLAYER, time: float = -1, ring: int = RING_CONTROL) -> bool:
+        return self.send(cm.Sustain(down, layer), time, ring)
+
+    def pitch_bend(self, semitones: float, layer: int = LAYER_PLAYER, time: float = -1,
+                   ring: int = RING_CONTROL) -> bool:
+        return self.send(cm.PitchBend(semitones, layer), time, ring)
+
+    def program_change(self, program: int, layer: int = LAYER_PLAYER, time: float = -1,
+                       ring: int = RING_CONTROL) -> bool:
+        return self.send(cm.SetLayer(layer, LF_INSTR, program % N_INSTR), time, ring)
+
+    def all_notes_off(self, layer: int = -1, time: float = -1, ring: int = RING_CONTROL) -> bool:
+        return self.send(cm.AllNotesOff(layer), time, ring)
+
+    def panic(self, time: float = -1, ring: int = RING_CONTROL) -> bool:
+        return self.send(cm.Panic(), time, ring)
+
+    def set_tempo(self, bpm: float, time: float = -1, ring: int = RING_CONTROL) -> bool:
+        return self.send(cm.Tempo(bpm), time, ring)
+
+    def set_master_gain(self, gain: float, time: float = -1, ring: int = RING_CONTROL) -> bool:
+        return self.send(cm.SetParam(P_MASTER_GAIN, max(0.0, gain)), time, ring)
+
+    def set_density(self, value: float, time: float = -1, ring: int = RING_CONTROL) -> bool:
+        return self.send(cm.SetHarmony(H_DENSITY, value), time, ring)
+
+    def set_tension(self, value: float, time: float = -1, ring: int = RING_CONTROL) -> bool:
+        return self.send(cm.SetHarmony(H_TENSION, value), time, ring)
 
     def events(self) -> np.ndarray:
         return np.zeros((0, 8))
