@@ -20,7 +20,7 @@ import asyncio
 import sys
 import time
 
-from benchmarks.common import emit
+from benchmarks.common import emit, skipped
 
 
 def _cpu_with(seconds: float, refresh_hz: float | None) -> float:
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import textual  # noqa: F401
     except ImportError:
-        emit("ui/cpu_fraction_of_a_core", 0.0, "cores", "< 0.10", False, reason="textual is not installed")
+        skipped("ui/cpu_fraction_of_a_core", "cores", "< 0.10", "textual is not installed (the ui extra)")
         return 0
     from rtgen.ui.app import RtgenApp
 
@@ -84,9 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     ui20 = _cpu_with(secs, 20.0)
     emit("ui/cpu_fraction_of_a_core", ui - base, "cores", "< 0.10", ui - base < 0.10,
          refresh_hz=float(default_hz), with_ui=round(ui, 4), without_ui=round(base, 4))
-    emit("ui/cpu_fraction_20hz", ui20 - base, "cores", None, None, with_ui=round(ui20, 4))
+    emit("ui/cpu_fraction_20hz", ui20 - base, "cores", "< 0.20", ui20 - base < 0.20, with_ui=round(ui20, 4))
     emit("ui/audio_callback_share", 0.0, "cores", "0", True,
-         reason="no UI code runs in the compiled callback (by construction)")
+         note="no UI code runs in the compiled callback (by construction)")
     return 0
 
 
