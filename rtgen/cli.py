@@ -3,7 +3,7 @@
     rtgen play [--preset P] [--seconds N]     play live (sound card, or a JACK server)
     rtgen render OUT.wav --seconds N --seed S  render offline, bit-identical for a seed
     rtgen devices                              host APIs and output devices
-    rtgen presets | instruments | midi-ports | jam | bench
+    rtgen presets | instruments | midi-ports | jam | compile | bench
 
 Every verb has its own ``--help``. Errors are one clear line on stderr and exit code 2
 (bad input) or 3 (device/model problem), never a traceback.
@@ -32,8 +32,11 @@ EPILOG = """examples:
   rtgen play --seconds 30                 play the default preset live, print a summary
   rtgen play --preset ensemble --ui       live with the terminal UI
   rtgen render out.wav --seconds 20 --seed 7
-  rtgen render stems.wav --midi-file song.mid --instrument flute
+  rtgen play --preset my.toml             edit my.toml while it plays: it takes over at the next bar
+  rtgen render song.wav --midi-file examples/song.mid --instrument flute
+  rtgen jam --jack-dummy                  play into rtgen-in:in; the Continuator answers
   rtgen devices                           what PortAudio can reach
+  rtgen compile                           compile the audio kernels once (make does it)
 """
 
 
