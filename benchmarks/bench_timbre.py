@@ -1,12 +1,12 @@
 """Neural timbre benchmark: held-out quality through the engine beside two controls, drum
 identity, and speed against the hop deadline.
 
-    python -m benchmarks.bench_timbre            # one JSON line per figure, a few minutes
+    python -m benchmarks.bench_timbre            # one JSON line per figure, ~4 min on a quiet machine
 
-Quality (per instrument, the 25 of the band): the held-out notes (keys from SoundFont zones
-no training note plays, velocities never trained; ``rtgen.timbre.analysis.heldout_notes``)
-are rendered by the SoundFont (the reference, FluidR3_GM.sf2 through tinysoundfont) and
-THROUGH THE ENGINE's kernel and voices (``analysis.engine_render``: ``Engine`` + offline
+Quality (per instrument, the 25 of the band): six held-out notes per instrument (keys from
+SoundFont zones no training note plays, velocities never trained, spread over
+``rtgen.timbre.analysis.heldout_notes``; the kit: every key at velocity 85) are rendered
+by the SoundFont (the reference, FluidR3_GM.sf2 through tinysoundfont) and THROUGH THE ENGINE's kernel and voices (``analysis.engine_render``: ``Engine`` + offline
 render, the path presets and live play take) three times in the same run:
 
 * the neural timbre playing the right instrument, at its own level (the neutral mix undoes
@@ -24,8 +24,9 @@ every key's recording; a hit passes when its own recording (or a key playing the
 samples) is the nearest.
 
 Speed: one worker hop (model for every sounding voice + table synthesis + publishing) for
-8 / 32 / 64 voices, as a fraction of the hop deadline (256 / 48000 s); targets 32 < 0.15,
-64 < 0.3.
+8 / 32 / 64 voices, as a fraction of the hop deadline (256 / 48000 s), median of the worker
+thread's CPU time (the wall time, which on a shared machine also holds other jobs' time
+slices, beside it); targets 32 < 0.15, 64 < 0.3.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ DEADLINE = HOP / SR
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GAP = 2.0                      # seconds between held-out notes in one render
 QUALITY_TARGET = 0.6
+MAX_NOTES = 6                  # held-out notes per instrument (spread over its held-out zones and velocities)
 WRONG_TARGET = 0.8
 
 # The wrong-instrument control: the instrument of the band nearest in sound to each one.
@@ -96,7 +98,9 @@ def heldout_cases(instr: int, max_notes: int | None = None) -> list[tuple[int, i
     from rtgen.timbre.analysis import heldout_notes
 
     cases = heldout_notes(instr)
-    if max_notes is not None and len(cases) > max_notes:
+    if instr == DRUMS:                          # the kit: every key once, at the middle held-out velocity
+        cases = [(k, v) for k, v in cases if v == 85]
+    elif max_notes is not None and len(cases) > max_notes:
         idx = np.linspace(0, len(cases) - 1, max_notes).round().astype(int)
         cases = [cases[i] for i in idx]
     return cases
@@ -152,7 +156,7 @@ def instrument_quality(instrs: list[int], neural: OnnxTimbre, additive: Additive
     return res
 
 
-def drum_identity(neural: OnnxTimbre, vel: int = 85, seconds: float = 1.0
+def drum_identity(neural: OnnxTimbre, vel: int = 85, seconds: float = 1.0, keys: list[int] | None = None
                   ) -> tuple[int, int, list[tuple[int, int]], float]:
     """Each kit key through the engine vs every key's recording (first ``seconds``); returns
     (hits nearest their own sound, hits, misses as (key, nearest key), mean margin ratio own/other)."""
@@ -166,7 +170,7 @@ def drum_identity(neural: OnnxTimbre, vel: int = 85, seconds: float = 1.0
     )
 
     ref = SoundFontRenderer(SR)
-    keys, _ = note_split(DRUMS)
+    keys = list(keys) if keys is not None else note_split(DRUMS)[0]
     zones = _zones(None)
     same = {k: zones.key_samples(128, 0, k) for k in keys}
     n = int(seconds * SR)
@@ -204,7 +208,7 @@ def quality(neural: OnnxTimbre) -> None:
         return
     additive = AdditiveTimbre()
     names = _names()
-    res = instrument_quality(list(range(len(INSTRUMENTS))), neural, additive)
+    res = instrument_quality(list(range(len(INSTRUMENTS))), neural, additive, max_notes=MAX_NOTES)
     for i, r in res.items():
         emit(f"timbre/quality/{names[i]}", r["ratio"], "msd_ratio_model_to_fallback", f"<= {QUALITY_TARGET}",
              float(r["ratio"]) <= QUALITY_TARGET, msd_model=round(float(r["msd_model"]), 4),  # type: ignore[arg-type]
@@ -246,19 +250,24 @@ def speed(neural: OnnxTimbre, hops: int = 300) -> None:
     for n in (8, 32, 64):
         vf, slots, p, st = _engine(n)
         w = TimbreWorker(neural, vf, slots, p, st)
-        times = []
+        times, cpu = [], []
         for h in range(hops):
             st[S_SAMPLE] = h * HOP
             vf[:, VF_AGE] = h * HOP
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             w.process_hop(h + 1)
             times.append(time.perf_counter() - t0)
-        t = np.array(times[10:])
-        med, p99 = float(np.median(t)), float(np.percentile(t, 99))
+            cpu.append(time.thread_time() - c0)
+        t, c = np.array(times[10:]), np.array(cpu[10:])
+        med, p99, med_c = float(np.median(t)), float(np.percentile(t, 99)), float(np.median(c))
         tg = targets.get(n)
-        emit(f"timbre/speed/{n}_voices", med / DEADLINE, "fraction_of_hop_deadline_median",
-             None if tg is None else f"< {tg}", None if tg is None else med / DEADLINE < tg,
-             p99_fraction=round(p99 / DEADLINE, 4), median_us=round(med * 1e6, 1))
+        # The figure is the worker thread's own CPU time (onnxruntime runs on the calling thread,
+        # the table passes are compiled): on a machine shared with other jobs the wall time also
+        # holds the time slices they took, reported beside it.
+        emit(f"timbre/speed/{n}_voices", med_c / DEADLINE, "fraction_of_hop_deadline_median_thread_cpu",
+             None if tg is None else f"< {tg}", None if tg is None else med_c / DEADLINE < tg,
+             wall_median_fraction=round(med / DEADLINE, 4), wall_p99_fraction=round(p99 / DEADLINE, 4),
+             median_cpu_us=round(med_c * 1e6, 1), os_load_1min=round(os.getloadavg()[0], 2))
 
 
 def torch_vs_ort(neural: OnnxTimbre, n: int = 32, steps: int = 300) -> None:

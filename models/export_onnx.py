@@ -26,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from timbre_net import StepModule, TimbreNet  # noqa: E402
+from timbre_net import StepModule, TimbreNet, VibratoNet  # noqa: E402
 
 from rtgen.timbre.analysis import (  # noqa: E402
     DRUM_SECONDS,
@@ -49,7 +49,9 @@ from rtgen.timbre.base import (  # noqa: E402
     MODEL_GENERATION,
     NOISE_BAND_EDGES_HZ,
     NOTE_HZ_RATIO,
+    ONE_SHOT,
     SAMPLE_RATE,
+    note_frequencies,
 )
 
 FORMAT_VERSION = "1"
@@ -63,6 +65,11 @@ def build_net(ckpt: str) -> TimbreNet:
     net = TimbreNet(sd["embedding.weight"].shape[0], N_FEATURES, emb=int(sd["embedding.weight"].shape[1]),
                     hidden=hidden, width=width, key_dim=int(sd["key_table"].shape[1]), drums=drums)
     net.load_state_dict(sd)
+    vib = os.path.join(os.path.dirname(ckpt), "vibrato.pt")
+    if os.path.exists(vib):                    # the vibrato head (models/train_vibrato.py)
+        v = VibratoNet(N_FEATURES + net.emb_dim)
+        v.load_state_dict(torch.load(vib, map_location="cpu", weights_only=True))
+        net.vibrato = v
     net.eval()
     return net
 
@@ -125,6 +132,7 @@ def export(net: TimbreNet, out: str, metrics: dict, drum_hz: list[float], with_c
                           dynamo=False)
     model = onnx.load(out)
     table = net.embedding_table().detach().numpy().astype(np.float64)
+    hz = note_frequencies(drum_hz)                       # [n_instr, 128]: organ at 1/4, the kit's keys
     outputs = {
         "amplitude": "[V,1] sum of harmonic amplitudes, linear (full scale 1)",
         "harmonics": "[V,64] distribution over harmonics 1..64 (softmax); mask above Nyquist, renormalise",
@@ -161,6 +169,10 @@ def export(net: TimbreNet, out: str, metrics: dict, drum_hz: list[float], with_c
         "embedding_table": json.dumps([[round(float(x), 7) for x in row] for row in table]),
         "drum_hz": json.dumps([round(float(x), 2) for x in drum_hz]),
         "note_hz_ratio": json.dumps(NOTE_HZ_RATIO),
+        "note_hz": json.dumps({INSTRUMENTS[i][0]: {str(k): round(float(hz[i, k]), 3) for k in range(128)
+                                                   if hz[i, k] > 0}
+                               for i in range(len(INSTRUMENTS)) if np.any(hz[i] > 0)}),
+        "one_shot": json.dumps([INSTRUMENTS[i][0] for i in sorted(ONE_SHOT)]),
         "training_data": json.dumps({
             "source": SOUNDFONT_NAME + ", rendered with tinysoundfont at 48 kHz mono, one isolated note at a "
                       "time",

@@ -9,7 +9,9 @@ synthesiser, as in DDSP (Engel et al., ICLR 2020):
 * harmonics [64]: a distribution over the harmonics (softmax); the runtime masks the ones
   above Nyquist and renormalises;
 * noise [8]: RMS amplitude of the noise in each band (``NOISE_BAND_EDGES_HZ``);
-* f0_cents [1]: the pitch deviation of this hop in cents, 100 tanh(y / 2) (vibrato, scoops).
+* f0_cents [1]: the pitch deviation of this hop in cents: the slow part 100 tanh(y / 2)
+  (scoops, tuning) plus, with a trained ``VibratoNet`` attached as ``vibrato``, a vibrato
+  depth × sin(2π rate t_on) whose depth and rate it predicts (models/train_vibrato.py).
 
 The embedding's last column is fixed, not learned: 1 for the kit, 0 for pitched instruments.
 It gates the key embedding ``key_table[round(pitch)]``, so each drum key has its own sound
@@ -23,12 +25,27 @@ weights) so the ONNX graph is a plain feed-forward step with the state as input 
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 LA_MIN, LA_MAX = -12.0, 1.0
 LN_MIN, LN_MAX = -14.0, 0.0
 CENTS_SCALE = 100.0
+TLOG = math.log1p(4.0 / 0.02)          # the time features' scale (rtgen.timbre.analysis)
+
+
+class VibratoNet(nn.Module):
+    """features + embedding → vibrato depth (cents, softplus) and rate (Hz, 3 + 6·sigmoid)."""
+
+    def __init__(self, n_in: int, width: int = 32) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(n_in, width), nn.LeakyReLU(0.1), nn.Linear(width, 2))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = self.mlp(x)
+        return nn.functional.softplus(y[..., 0]), 3.0 + 6.0 * torch.sigmoid(y[..., 1])
 
 
 class TimbreNet(nn.Module):
@@ -89,6 +106,11 @@ class TimbreNet(nn.Module):
         n = torch.tanh(gi[:, 2 * hsz:] + r * gh[:, 2 * hsz:])
         h = (1.0 - z) * n + z * state
         la, logits, ln, cents = self._heads(self.out(torch.cat([h, x], dim=-1)))
+        vib = getattr(self, "vibrato", None)
+        if vib is not None:
+            depth, rate = vib(torch.cat([feats, emb], dim=-1))
+            t_on = 0.02 * (torch.exp(feats[:, 2:3] * TLOG) - 1.0)
+            cents = cents + depth[:, None] * torch.sin(2.0 * math.pi * rate[:, None] * t_on)
         return torch.exp(la), torch.softmax(logits, dim=-1), torch.exp(ln), h, cents
 
 

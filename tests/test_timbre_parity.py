@@ -61,6 +61,13 @@ def reference_step(w: dict[str, np.ndarray], feats: np.ndarray, emb: np.ndarray,
     dist = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     ln = np.clip(y[:, 1 + n_harm:1 + n_harm + n_noise], LN_MIN, LN_MAX)
     cents = CENTS_SCALE * np.tanh(0.5 * y[:, 1 + n_harm + n_noise:])
+    if "net.vibrato.mlp.0.weight" in w:          # vibrato head: depth × sin(2π rate t_on)
+        v = _leaky(np.concatenate([f, e], axis=1) @ w["net.vibrato.mlp.0.weight"].T + w["net.vibrato.mlp.0.bias"])
+        v = v @ w["net.vibrato.mlp.2.weight"].T + w["net.vibrato.mlp.2.bias"]
+        depth = np.logaddexp(0.0, v[:, 0])
+        rate = 3.0 + 6.0 * _sigmoid(v[:, 1])
+        t_on = 0.02 * (np.exp(f[:, 2] * np.log1p(200.0)) - 1.0)
+        cents = cents + (depth * np.sin(2.0 * np.pi * rate * t_on))[:, None]
     return {"amplitude": np.exp(la), "harmonics": dist, "noise": np.exp(ln), "state_out": h, "f0_cents": cents}
 
 

@@ -23,7 +23,7 @@ try:
 except FileNotFoundError as e:  # pragma: no cover - depends on the machine
     pytest.skip(str(e), allow_module_level=True)
 
-from benchmarks.bench_timbre import CONFUSABLE, instrument_quality  # noqa: E402
+from benchmarks.bench_timbre import CONFUSABLE, drum_identity, instrument_quality  # noqa: E402
 from rtgen.timbre import AdditiveTimbre  # noqa: E402
 from rtgen.timbre.base import INSTRUMENTS  # noqa: E402
 from rtgen.timbre.onnx import OnnxTimbre  # noqa: E402
@@ -44,3 +44,12 @@ def test_model_beats_fallback_and_wrong_instrument_on_heldout_zones() -> None:
         if not float(r["ratio_wrong"]) <= w_max:  # type: ignore[arg-type]
             bad.append(f"{name}: right/wrong ({CONFUSABLE[name]}) {float(r['ratio_wrong']):.3f} > {w_max}")  # type: ignore[arg-type]
     assert not bad, "; ".join(bad)
+
+
+def test_drum_hits_are_nearest_their_own_recording() -> None:
+    """Kick, snare, clap, closed/pedal/open hi-hat, a tom, crash, ride, cowbell, claves: each hit
+    through the engine (velocity 85, never trained) is nearer its own recording than any other's."""
+    keys = [36, 38, 39, 42, 44, 46, 45, 49, 51, 56, 75]
+    good, total, misses, margin = drum_identity(OnnxTimbre(), keys=keys)
+    assert good == total, f"hits nearer another sound: {misses}"
+    assert margin < 0.9, f"own/nearest-other distance {margin:.3f}: the kit's sounds are barely told apart"

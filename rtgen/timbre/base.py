@@ -406,6 +406,10 @@ class Timbre(ABC):
 
         return note_frequencies(DRUM_HZ, n_instr)
 
+    def note_hz(self, n_instr: int) -> np.ndarray:
+        """The engine's name for :meth:`note_frequencies` (it fills ``inote_hz`` from it at load)."""
+        return self.note_frequencies(n_instr)
+
     def initial_state(self, n_voices: int) -> np.ndarray:
         """Recurrent state of fresh voices: ``[n_voices, state_size]`` float32 zeros."""
         return np.zeros((n_voices, self.state_size), dtype=np.float32)
