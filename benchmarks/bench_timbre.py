@@ -6,8 +6,9 @@ identity, and speed against the hop deadline.
 Quality (per instrument, the 25 of the band): six held-out notes per instrument (keys from
 SoundFont zones no training note plays, velocities never trained, spread over
 ``rtgen.timbre.analysis.heldout_notes``; the kit: every key at velocity 85) are rendered
-by the SoundFont (the reference, FluidR3_GM.sf2 through tinysoundfont) and THROUGH THE ENGINE's kernel and voices (``analysis.engine_render``: ``Engine`` + offline
-render, the path presets and live play take) three times in the same run:
+by the SoundFont (the reference, FluidR3_GM.sf2 through tinysoundfont) and THROUGH THE
+ENGINE's kernel and voices (``analysis.engine_render``: ``Engine`` + offline render, the
+path presets and live play take) three times in the same run:
 
 * the neural timbre playing the right instrument, at its own level (the neutral mix undoes
   the engine's gains and pan law; no per-note loudness help);
