@@ -45,6 +45,7 @@ from .base import (
     Timbre,
     VoiceFeatures,
     brightness_cutoff,
+    engine_plays_note_hz,
     harmonic_mask,
     midi_to_hz,
     nearest_kit_key,
@@ -239,7 +240,7 @@ class AdditiveTimbre(Timbre):
             raise ValueError(f"itab must be [N_INSTR, 128, {TS + 1}] and iparam [N_INSTR, {NIP}], "
                              f"got {itab.shape} and {iparam.shape}")
         notes = np.arange(n_notes)
-        hz = note_frequencies(_DRUM_HZ, n_instr)
+        hz = note_frequencies(_DRUM_HZ, n_instr) if engine_plays_note_hz() else np.zeros((n_instr, n_notes))
         for i in range(n_instr):
             f0 = np.where(hz[i, :n_notes] > 0, hz[i, :n_notes], midi_to_hz(notes))
             pitch = 69.0 + 12.0 * np.log2(np.maximum(f0, 1e-3) / 440.0)

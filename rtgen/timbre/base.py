@@ -129,6 +129,15 @@ def note_frequencies(drum_hz: np.ndarray | list[float] | tuple[float, ...] | Non
     return out
 
 
+def engine_plays_note_hz() -> bool:
+    """True when the engine synthesises each (instrument, key) at ``inote_hz`` (its state holds that
+    table); an engine without it plays every key at equal temperament, and tables must be built
+    for that frequency instead."""
+    from ..rt import state
+
+    return "inote_hz" in state.EngineState._fields
+
+
 def nearest_kit_key(key: int, has_sound: np.ndarray) -> int:
     """The key itself when the kit has a sound there, else the nearest key that has one (lower on ties)."""
     keys = np.nonzero(has_sound)[0]
@@ -441,7 +450,7 @@ __all__ = [
     "BEND_HEADROOM_SEMITONES", "DRUMS", "DRUM_PROGRAM", "GM_DRUM_KEYS", "GM_FAMILIES", "HOP", "INSTRUMENTS",
     "MODEL_GENERATION", "N_HARM", "N_NOISE_BANDS", "NOISE_BAND_EDGES_HZ", "NOTE_HZ_RATIO", "ONE_SHOT",
     "SAMPLE_RATE", "TS", "Controls", "Timbre", "VoiceFeatures", "brightness_cutoff", "controls_to_tables",
-    "fill_kit_keys", "gm_program_instrument", "harmonic_mask", "midi_to_hz", "model_instruments_error",
+    "engine_plays_note_hz", "fill_kit_keys", "gm_program_instrument", "harmonic_mask", "midi_to_hz", "model_instruments_error",
     "nearest_kit_key", "note_frequencies", "quarter_basis", "sine_basis", "sine_series_table", "table_mask",
     "tables_from_harmonics", "velocity_gain",
 ]
