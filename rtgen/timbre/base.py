@@ -451,6 +451,6 @@ __all__ = [
     "MODEL_GENERATION", "N_HARM", "N_NOISE_BANDS", "NOISE_BAND_EDGES_HZ", "NOTE_HZ_RATIO", "ONE_SHOT",
     "SAMPLE_RATE", "TS", "Controls", "Timbre", "VoiceFeatures", "brightness_cutoff", "controls_to_tables",
     "engine_plays_note_hz", "fill_kit_keys", "gm_program_instrument", "harmonic_mask", "midi_to_hz",
-    "model_instruments_error", "nearest_kit_key", "note_frequencies", "quarter_basis", "sine_basis", "sine_series_table", "table_mask",
-    "tables_from_harmonics", "velocity_gain",
+    "model_instruments_error", "nearest_kit_key", "note_frequencies", "quarter_basis", "sine_basis",
+    "sine_series_table", "table_mask", "tables_from_harmonics", "velocity_gain",
 ]
