@@ -45,7 +45,11 @@ def test_midi_map_table_is_accepted_and_validated(tmp_path: Path) -> None:
 
     good = load_midi_map  # the params module reads the same table; the preset must not reject it
     assert good is not None
+    from rtgen.control.params import read_preset_file
+
     spec = load_preset(_write(tmp_path, "\n[midi_map]\n"))
     assert spec.midi_map is not None
+    f = read_preset_file(_write(tmp_path, "\n[midi_map]\n[states.calm]\ntempo = 80\n"))
+    assert f.preset.midi_map is f.midi_map and f.music == {"states": {"calm": {"tempo": 80}}}
     with pytest.raises(ConfigError, match="p.toml"):
-        load_preset(_write(tmp_path, "\n[midi_map]\nbogus = 1\n"))
+        read_preset_file(_write(tmp_path, "\n[midi_map]\nbogus = 1\n"))

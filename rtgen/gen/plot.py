@@ -10,7 +10,8 @@ import numpy as np
 from ..rt.layout import CHUNK, LAYER_NAMES, NP, P_BEAT, P_BPM, P_SR, P_SWING
 from .automata import CA1D, Life
 from .presets import PresetSpec
-from .reference import CA1DRef, LifeRef, make_reference
+from .reference import CA1DRef, LifeRef
+from .registry import make_reference
 
 
 def automaton_rows(preset: PresetSpec, seconds: float, seed: int = 0, sample_rate: int = 48000,

@@ -31,44 +31,21 @@ import tomllib
 from ..errors import ConfigError
 from ..rt.layout import LAYER_NAMES, N_GEN
 from . import theory
-from .automata import CA1D, Cyclic, Life
 from .base import Sequencer
-from .grammar import GrammarSeq, LSystem
-from .rules import Chorale, DiceGame, Euclid, ModeOfValues, RuleMelody
+from .instruments import resolve as resolve_instrument
+from .registry import COMMON_KEYS, REGISTRY
 
 _INT = (int,)
 _NUM = (int, float)
 _STR = (str,)
-_BOOL = (bool,)
 _LIST = (list,)
 _TABLE = (dict,)
 
-_COMMON: dict[str, tuple[type, ...]] = {
-    "type": _STR, "layer": (str, int), "steps_per_beat": _INT, "gate": _NUM, "velocity": _NUM,
-    "density": _NUM, "humanize": _NUM, "instrument": _INT,
-}
+_COMMON = COMMON_KEYS
 
-#: generator type -> (class, its own keys and their TOML types)
+#: generator type -> (class, its own keys and their TOML types), derived from the registry
 GENERATORS: dict[str, tuple[type[Sequencer], dict[str, tuple[type, ...]]]] = {
-    "euclid": (Euclid, {"tracks": _LIST}),
-    "chorale": (Chorale, {"progression": _STR, "key": _STR, "beats_per_chord": _INT, "drive_harmony": _BOOL}),
-    "melody": (RuleMelody, {"low": _INT, "high": _INT, "start": _INT}),
-    "dice": (DiceGame, {"base_degree": _INT}),
-    "serial": (ModeOfValues, {"divisions": _INT}),
-    "grammar": (GrammarSeq, {"text": _STR, "terminals": _TABLE, "max_depth": _INT, "max_length": _INT}),
-    "lsystem": (LSystem, {"axiom": _STR, "rules": (dict, str), "iterations": _INT, "actions": _TABLE,
-                          "start_degree": _INT, "base_steps": _INT, "low": _INT, "high": _INT,
-                          "max_length": _INT}),
-    "ca1d": (CA1D, {"rule": _INT, "width": _INT, "seed": (str, list), "wrap": _BOOL, "fill": _NUM,
-                    "mutation": _NUM, "offset": _INT, "window": _INT, "max_notes": _INT,
-                    "base_degree": _INT, "degree_step": _INT}),
-    "life": (Life, {"rule": _STR, "height": _INT, "width": _INT, "seed": (str, list), "wrap": _BOOL,
-                    "fill": _NUM, "mutation": _NUM, "max_cells": _INT, "base_degree": _INT, "snap": _BOOL,
-                    "cyclic_states": _INT, "cyclic_threshold": _INT, "instruments": _LIST}),
-    "cyclic": (Cyclic, {"states": _INT, "threshold": _INT, "height": _INT, "width": _INT, "moore": _BOOL,
-                        "voices": _INT, "base_degree": _INT, "target": _STR, "mapping": _LIST,
-                        "mutation": _NUM}),
-}
+    n: (d.cls, d.keys) for n, d in REGISTRY.items()}
 
 _TOP: dict[str, tuple[type, ...]] = {
     "name": _STR, "description": _STR, "tempo": _NUM, "key": _STR, "scale": _STR, "swing": _NUM,
@@ -95,7 +72,7 @@ class PresetSpec:
     generators: tuple[tuple[Sequencer, int], ...] = ()
     source: str = ""
     fx: dict | None = None            # the validated [fx] table (rtgen.fx), None: no effects
-    midi_map: Any = None              # the validated [midi_map] table (rtgen.control.params)
+    midi_map: Any = None              # [midi_map]: parsed by rtgen.control.params.read_preset_file, else raw
 
     @property
     def bpm(self) -> float:
@@ -150,6 +127,8 @@ def build_sequencer(table: dict, where: str, key: str | None = None) -> Sequence
         if k == "type":
             continue
         kwargs[k] = _layer_index(v, where) if k == "layer" else v
+    if isinstance(kwargs.get("instrument"), str):
+        kwargs["instrument"] = resolve_instrument(kwargs["instrument"], f"{where}: key 'instrument'")
     for k in ("gate", "velocity", "density", "humanize"):
         if k in kwargs:
             kwargs[k] = float(kwargs[k])
@@ -230,8 +209,12 @@ def load_preset(name_or_path: str | Path) -> PresetSpec:
     return parse_preset(doc, where, name)
 
 
-def parse_preset(doc: dict, where: str = "<preset>", name: str = "preset") -> PresetSpec:
-    """Validate a preset already read as a dict (see the module docstring)."""
+def parse_preset(doc: dict, where: str = "<preset>", name: str = "preset", midi_map: Any = None) -> PresetSpec:
+    """Validate a preset already read as a dict (see the module docstring).
+
+    ``midi_map``: the parsed ``[midi_map]`` (the one loader, ``rtgen.control.params.read_preset_file``,
+    parses it, since its targets belong to the control layer); without it the raw table is kept.
+    """
     for k, v in doc.items():
         if k not in _TOP:
             raise ConfigError(f"{where}: unknown key '{k}'; known: {', '.join(sorted(_TOP))}")
@@ -279,14 +262,8 @@ def parse_preset(doc: dict, where: str = "<preset>", name: str = "preset") -> Pr
             fx = validate_fx(doc["fx"])
         except ConfigError as e:
             raise ConfigError(f"{where}: {e}") from None
-    midi_map = None
-    if "midi_map" in doc:
-        from ..control.params import parse_midi_map
-
-        try:
-            midi_map = parse_midi_map(doc["midi_map"])
-        except ConfigError as e:
-            raise ConfigError(f"{where}: {e}") from None
+    if midi_map is None and "midi_map" in doc:
+        midi_map = doc["midi_map"]        # the raw table; rtgen.control.params.read_preset_file parses it
     return PresetSpec(name=str(doc.get("name", name)), description=str(doc.get("description", "")),
                       tempo=tempo, key=tonic, key_name=key_name, scale=scale, scale_name=scale_name,
                       swing=swing, beats_per_bar=bpb, layers=layers, generators=tuple(out), source=where,

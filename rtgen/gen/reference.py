@@ -560,17 +560,3 @@ class CyclicRef(Reference):
         if s.mutation > 0.0 and self.rng.uniform() < s.mutation:
             y, x = divmod(self.rng.randint(h * w), w)
             self.grid[y][x] = self.rng.randint(s.states)
-
-
-_REFS: dict[type, type[Reference]] = {
-    Euclid: EuclidRef, Chorale: ChoraleRef, RuleMelody: MelodyRef, DiceGame: DiceRef, ModeOfValues: SerialRef,
-    G.GrammarSeq: GrammarRef, G.LSystem: LSystemRef, CA1D: CA1DRef, Life: LifeRef, Cyclic: CyclicRef,
-}
-
-
-def make_reference(seq: Sequencer, seed: int = 1, slot: int = 0) -> Reference:
-    """The pure-Python reference of ``seq`` (same seed and slot as the kernel's pack)."""
-    for cls in type(seq).__mro__:
-        if cls in _REFS:
-            return _REFS[cls](seq, seed, slot)  # type: ignore[arg-type]
-    raise TypeError(f"no reference for {type(seq).__name__}")

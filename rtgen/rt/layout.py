@@ -42,6 +42,8 @@ RING_CONTROL = 0      # Python API / CLI / game / OSC thread
 RING_MIDI = 1         # MIDI input thread
 RING_ANSWER = 2       # Continuator (answers, scheduled in the future)
 RING_TIMBRE = 3       # timbre worker (reserved)
+# music: Python generators (rtgen.gen.pygen) write through the reserved timbre ring, its one producer
+RING_PYGEN = RING_TIMBRE
 
 # ---------------------------------------------------------------- layers
 LAYER_RULES = 0
