@@ -254,6 +254,9 @@ def cmd_play(args: argparse.Namespace) -> int:
             stop["flag"] = True
 
         extras.start(live=True)
+        from .gen.band import start_live as start_arrangement
+
+        start_arrangement(eng)              # a preset's [arrangement] runs ahead of the stream
         try:
             if args.ui:
                 extras.run_ui(args.seconds, stream)

@@ -29,7 +29,7 @@ from typing import Any
 import tomllib
 
 from ..errors import ConfigError
-from ..rt.layout import LAYER_NAMES, N_GEN
+from ..rt.layout import LAYER_NAMES, N_GEN, P_BEATS_PER_BAR, P_SWING, S_SAMPLE
 from . import theory
 from .base import Sequencer
 from .instruments import resolve as resolve_instrument
@@ -52,6 +52,8 @@ _TOP: dict[str, tuple[type, ...]] = {
     "beats_per_bar": _INT, "layers": _TABLE, "generator": _LIST, "fx": _TABLE, "midi_map": _TABLE,
     # the game/performance tables (rtgen.game validates them when a MusicController uses them)
     "params": _TABLE, "states": _TABLE, "stingers": _TABLE,
+    # the band: roles over a form (rtgen.gen.band)
+    "arrangement": _TABLE,
 }
 
 
@@ -73,6 +75,7 @@ class PresetSpec:
     source: str = ""
     fx: dict | None = None            # the validated [fx] table (rtgen.fx), None: no effects
     midi_map: Any = None              # [midi_map]: parsed by rtgen.control.params.read_preset_file, else raw
+    arrangement: Any = None           # the validated [arrangement] (rtgen.gen.band.ArrangementSpec), or None
 
     @property
     def bpm(self) -> float:
@@ -246,8 +249,14 @@ def parse_preset(doc: dict, where: str = "<preset>", name: str = "preset", midi_
             raise ConfigError(f"{where}: key 'layers.{lname}' must be 0..4")
         layers[lname] = float(gain)
     gens = doc.get("generator", [])
-    if not gens:
-        raise ConfigError(f"{where}: key 'generator': a preset needs at least one [[generator]]")
+    arrangement = None
+    if "arrangement" in doc:
+        from .band import parse_arrangement
+
+        arrangement = parse_arrangement(doc["arrangement"], where, swing)
+    if not gens and arrangement is None:
+        raise ConfigError(f"{where}: key 'generator': a preset needs at least one [[generator]] or an "
+                          "[arrangement]")
     if len(gens) > N_GEN:
         raise ConfigError(f"{where}: key 'generator': at most {N_GEN} generators")
     out = []
@@ -267,7 +276,7 @@ def parse_preset(doc: dict, where: str = "<preset>", name: str = "preset", midi_
     return PresetSpec(name=str(doc.get("name", name)), description=str(doc.get("description", "")),
                       tempo=tempo, key=tonic, key_name=key_name, scale=scale, scale_name=scale_name,
                       swing=swing, beats_per_bar=bpb, layers=layers, generators=tuple(out), source=where,
-                      fx=fx, midi_map=midi_map)
+                      fx=fx, midi_map=midi_map, arrangement=arrangement)
 
 
 def describe_preset(name_or_path: str | Path) -> str:
@@ -285,9 +294,30 @@ def apply_to_engine(preset: PresetSpec, engine: Any, *, tempo: bool = False) -> 
     """
     if tempo:
         engine.set_tempo(preset.tempo)
-    engine.set_harmony(preset.key, preset.scale, chord=())
-    engine.set_swing(preset.swing)
-    engine.set_meter(preset.beats_per_bar)
+    fresh = not getattr(engine, "_live", False) and int(engine.state.st[S_SAMPLE]) == 0
+    # Before the first chunk, write the key straight into the harmony, swing and meter: queued
+    # commands act at their sample *after* the generators' first step, which made the first
+    # downbeat sound in the engine's default key (C major) instead of the preset's.
+    engine.set_harmony(preset.key, preset.scale, chord=_tonic_triad(preset), now=fresh)
+    if fresh:
+        engine.state.p[P_SWING] = preset.swing
+        engine.state.p[P_BEATS_PER_BAR] = preset.beats_per_bar
+    else:
+        engine.set_swing(preset.swing)
+        engine.set_meter(preset.beats_per_bar)
     for lname, gain in preset.layers.items():
         engine.set_layer(lname, gain=gain)
-    return [engine.add_generator(seq) for seq, _ in preset.generators]
+    slots = [engine.add_generator(seq) for seq, _ in preset.generators]
+    if preset.arrangement is not None:
+        from .band import attach_arrangement
+
+        attach_arrangement(engine, preset)
+    return slots
+
+
+def _tonic_triad(preset: PresetSpec) -> tuple[int, ...]:
+    """The tonic chord of the preset's scale (root, third, fifth), as pitch classes."""
+    sc = preset.scale
+    if len(sc) < 5:
+        return (preset.key,)
+    return tuple((preset.key + sc[i]) % 12 for i in (0, 2, 4))

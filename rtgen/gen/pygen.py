@@ -36,6 +36,8 @@ from typing import Any
 from ..rt.layout import (
     C_HARM,
     C_NOTE_NOW,
+    C_NOTE_OFF,
+    C_NOTE_ON,
     H_CHORD,
     H_CHORD_LEN,
     H_CHORD_ROOT,
@@ -46,6 +48,9 @@ from ..rt.layout import (
     P_SR,
     RING_PYGEN,
 )
+
+#: note ids of placed notes (far above the engine's own counter; exact in float64)
+_NOTE_ID_BASE = 1 << 40
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ class Note:
     beats: float
     layer: int = -1
     instrument: int = -1
+    pan: float = 0.0                 # added to the layer's pan, -1..1
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,7 @@ class PyGenRunner:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._next_id = 0
 
     # -------------------------------------------------------------- beats and samples
     def _spb(self) -> float:
@@ -192,8 +199,17 @@ class PyGenRunner:
             instr = g.instrument if ev.instrument < 0 else ev.instrument
             dur = max(1.0, float(self.sample_of(beat + max(ev.beats, 1e-3)) - t))
             vel = min(127.0, max(1.0, float(ev.velocity)))
-            ok = e.command(C_NOTE_NOW, float(ev.note), vel, float(layer), float(instr), 0.0, dur, time=float(t),
-                           ring=RING_PYGEN)
+            if ev.pan == 0.0:
+                ok = e.command(C_NOTE_NOW, float(ev.note), vel, float(layer), float(instr), 0.0, dur, time=float(t),
+                               ring=RING_PYGEN)
+            else:                    # a placed note: on and off by this runner's own note id
+                nid = float(_NOTE_ID_BASE + self._next_id)
+                self._next_id += 1
+                pan = min(1.0, max(-1.0, float(ev.pan)))
+                ok = e.command(C_NOTE_ON, float(ev.note), vel, float(layer), float(instr), nid, pan, time=float(t),
+                               ring=RING_PYGEN)
+                ok &= e.command(C_NOTE_OFF, float(ev.note), 0.0, float(layer), 0.0, nid, 0.0, time=float(t + dur),
+                                ring=RING_PYGEN)
         self.stats.events += 1
         if not ok:
             self.stats.dropped += 1
