@@ -307,6 +307,9 @@ def apply_to_engine(preset: PresetSpec, engine: Any, *, tempo: bool = False) -> 
         engine.set_meter(preset.beats_per_bar)
     for lname, gain in preset.layers.items():
         engine.set_layer(lname, gain=gain)
+    from ..rt.master import enable_master
+
+    enable_master(engine, now=fresh)      # a measured loudness stage: -16 LUFS, -1 dBTP
     slots = [engine.add_generator(seq) for seq, _ in preset.generators]
     if preset.arrangement is not None:
         from .band import attach_arrangement

@@ -135,7 +135,33 @@ P_NEURAL = 18         # 1 when a neural timbre feeds frames (see timbre/)
 P_HOP = 19            # samples per timbre hop
 P_MORPH = 20          # instrument morph amount 0..1 between LF_INSTR and P_MORPH_TO
 P_MORPH_TO = 21
-NP = 32
+NP = 384              # 0..31 engine parameters; 64.. the master stage's state (block below)
+
+# music: the master loudness stage and true-peak limiter (rtgen.rt.master), switched on by presets.
+# Its state lives in p so the live callback carries it: scalars, K-weighting coefficients and
+# filter states, interpolator taps, and four rings of M_RING samples (lookahead M_LOOK).
+M_RING = 64
+M_LOOK = 32
+P_M_ON = 64           # 1: master_out replaces the plain limiter
+P_M_TARGET = 65       # integrated loudness target, LUFS
+P_M_CEIL = 66         # true-peak ceiling (linear, margin included)
+P_M_RATE = 67         # dB per second the loudness gain may move
+P_M_GAIN_DB = 68      # engine-owned: the loudness gain now, dB
+P_M_FAST = 69         # engine-owned: 400 ms K-weighted mean square (the gate)
+P_M_SLOW = 70         # engine-owned: the followed K-weighted mean square
+P_M_COUNT = 71        # engine-owned: gated samples counted
+P_M_LIM_G = 72        # engine-owned: limiter gain
+P_M_POS = 73          # engine-owned: ring write position (samples)
+P_M_LOUDNESS = 74     # engine-owned: the follower's loudness, LUFS (a meter)
+P_M_KC = 80           # 80..89: K-weighting biquads [b0 b1 b2 a1 a2] x 2
+P_M_KS = 90           # 90..97: their states (L stage 1, L stage 2, R stage 1, R stage 2)
+P_M_FIR = 100         # 100..123: 3 phases x 8 taps of the inter-sample peak interpolator
+P_M_XL = 128          # rings: delayed left, right, required gain, held gain
+P_M_XR = P_M_XL + M_RING
+P_M_R = P_M_XR + M_RING
+P_M_H = P_M_R + M_RING
+if P_M_H + M_RING > NP:
+    raise RuntimeError("the master stage's block does not fit in p")
 
 # ------------------------------------------------------- engine counters st[S_*] (int64)
 S_SAMPLE = 0          # absolute sample position (start of the next sample to render)
