@@ -91,7 +91,11 @@ def render_preset(name: str, seconds: float, seed: int = 1) -> dict[str, Any]:
 
 
 def lead_layer(r: dict[str, Any]) -> int:
+    from rtgen.rt.layout import LAYER_NAMES
+
     arr = r["arrangement"]
+    if arr is not None and arr.spec.lead_from:
+        return LAYER_NAMES.index(arr.spec.lead_from)
     if arr is not None and "lead" in arr.spec.roles:
         return arr.spec.roles["lead"].layer
     # the generator-family presets: the layer whose notes are most often alone (a melody) and high

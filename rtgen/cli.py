@@ -141,6 +141,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     dt = time.perf_counter() - t
     write_wav(out, audio, eng.spec.sample_rate)
     ev = eng.events()
+    _write_extras(args, eng, ev)
     st = eng.stats()
     peak = float(abs(audio).max()) if audio.size else 0.0
     print(f"wrote {out}: {args.seconds:g} s at {eng.spec.sample_rate} Hz, seed {args.seed}, "
@@ -149,6 +150,24 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.plot:
         _plot(eng, ev, args)
     return 0
+
+
+def _write_extras(args: argparse.Namespace, eng: Any, ev: Any) -> None:
+    """``--midi-out`` (the notes played, a track per layer, drums on channel 10) and ``--stems``."""
+    from .record import render_stems, write_midi
+
+    if getattr(args, "midi_out", None):
+        p = write_midi(args.midi_out, ev, eng.spec.sample_rate, float(eng.spec.bpm))
+        print(f"wrote {p}")
+    if getattr(args, "stems", None):
+        from .backends.offline import write_wav
+
+        _, stems = render_stems(lambda: _make_engine(args), args.seconds, block=args.blocksize)
+        d = Path(args.stems)
+        for name, x in stems.items():
+            write_wav(d / f"{name}.wav", x, eng.spec.sample_rate)
+        print(f"wrote {len(stems)} stems to {d}/ (they sum to the mix: each layer before the master stage, "
+              "times the master's gain)")
 
 
 def _fx_config(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -378,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--plot", metavar="OUT.png", default=None,
                    help="also draw a piano roll (and the automaton's space-time picture)")
     r.add_argument("--midi-file", default=None, help="render this Standard MIDI File instead of generating")
+    r.add_argument("--midi-out", metavar="OUT.mid", default=None,
+                   help="also write the notes played (a track per layer, drums on channel 10)")
+    r.add_argument("--stems", metavar="DIR", default=None, help="also write one WAV per layer (they sum to the mix)")
     r.add_argument("--instrument", default=None, help="instrument for --midi-file (see 'rtgen instruments')")
     r.add_argument("--fx", default=None, metavar="NAME[,NAME]",
                    help="effects on the master (pyo, optional): reverb, delay, chorus, warm, glue, hall, "

@@ -41,7 +41,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
-from ..rt.layout import LAYER_AUTOMATA, LAYER_AUX1, LAYER_AUX2, LAYER_GRAMMAR, LAYER_NAMES, LAYER_RULES
+from ..rt.layout import (
+    C_HARM,
+    H_DENSITY,
+    LAYER_AUTOMATA,
+    LAYER_AUX1,
+    LAYER_AUX2,
+    LAYER_GRAMMAR,
+    LAYER_NAMES,
+    LAYER_RULES,
+    S_SAMPLE,
+)
 from . import instruments as I
 from . import theory
 from .chordtable import ChordChain
@@ -205,6 +215,8 @@ class ArrangementSpec:
     humanize_ms: float
     where: str
     progression: tuple[str, ...] = ()      # fixed numerals instead of the Markov chain (colours)
+    follow_density: bool = False           # the game's density/intensity (harm[H_DENSITY]) moves the form's
+    lead_from: str = ""                    # the layer of a compiled generator that carries the lead
 
 
 _DEFAULT_LAYERS = {"drums": LAYER_AUX2, "bass": LAYER_AUX1, "harmony": LAYER_RULES, "lead": LAYER_GRAMMAR,
@@ -215,7 +227,8 @@ _RANGE = {"drums": (0, 127), "bass": (28, 55), "harmony": (52, 79), "lead": (62,
 _ROLE_KEYS = {"instrument", "layer", "pattern", "style", "velocity", "low", "high", "pan", "rhythm", "euclid",
               "rule", "motif", "enter"}
 _SECTION_KEYS = {"bars", "intensity", "kind", "roles"}
-_TOP_KEYS = {"style", "form", "sections", "chords_per_bar", "humanize_ms", "progression", *ROLES}
+_TOP_KEYS = {"style", "form", "sections", "chords_per_bar", "humanize_ms", "progression", "follow_density",
+             "lead_from", *ROLES}
 
 
 def _kind_of(name: str) -> str:
@@ -309,8 +322,12 @@ def parse_arrangement(doc: dict, where: str, swing: float = 0.0) -> ArrangementS
         except ConfigError as e:
             raise ConfigError(f"{w}.progression: {e}") from None
         numerals = tuple(prog.split())
+    lead_from = str(doc.get("lead_from", ""))
+    if lead_from and lead_from not in LAYER_NAMES:
+        raise ConfigError(f"{w}: lead_from: unknown layer {lead_from!r}; layers: {', '.join(LAYER_NAMES)}")
     spec = ArrangementSpec(style, form, secs, roles_out, int(cpb), float(swing),
-                           float(doc.get("humanize_ms", 6.0)), where, numerals)
+                           float(doc.get("humanize_ms", 6.0)), where, numerals,
+                           bool(doc.get("follow_density", False)), lead_from)
     parse_form(form, secs, f"{w}.form", random.Random(0))    # errors now, not at play time
     return spec
 
@@ -362,6 +379,7 @@ class Arrangement(PyGenerator):
         self._ca_row[7] = 1
         self.missing_kit = "drums" in spec.roles and spec.roles["drums"].instrument < 0
         self._prog_i = 0
+        self.harm: Any = None              # the engine's harmony array (read: H_DENSITY)
 
     # ------------------------------------------------------------- control (game, UI)
     def set_intensity(self, value: float | None) -> None:
@@ -441,6 +459,9 @@ class Arrangement(PyGenerator):
 
     def _intensity(self, bar: Bar) -> float:
         x = bar.intensity if self.intensity_override is None else self.intensity_override
+        if self.spec.follow_density and self.harm is not None:
+            # a game's intensity (the "density" target, 0..1; 0.5 = the form's own) moves every bar
+            x += (float(self.harm[H_DENSITY]) - 0.5) * 1.3
         return min(1.0, max(0.0, x))
 
     def _plays(self, role: str, bar: Bar, x: float) -> bool:
@@ -512,7 +533,7 @@ class Arrangement(PyGenerator):
         return best
 
     def _vel(self, base: float, accent: float, x: float) -> float:
-        v = base * (0.72 + 0.38 * x) * accent * (1.0 + 0.08 * (self.rng.random() - 0.5))
+        v = base * (0.55 + 0.6 * x) * accent * (1.0 + 0.08 * (self.rng.random() - 0.5))
         return min(127.0, max(1.0, v))
 
     def _swing(self, beat16: float) -> float:
@@ -677,14 +698,15 @@ class Arrangement(PyGenerator):
             if style == "pad" or x < 0.25:
                 for i, n in enumerate(v):
                     out.append(Note(t0 + off, n, self._vel(spec.velocity, 0.85, x), span * 1.02,
-                                    layer=spec.layer, instrument=spec.instrument, pan=spec.pan + (i - 1.5) * 0.3))
+                                    layer=spec.layer, instrument=spec.instrument, pan=spec.pan + (i - 1.5) * 0.45))
             elif style == "comp":
                 hits = [(0.0, 0.6, 1.0), (1.5, 0.4, 0.8), (2.5, 0.4, 0.85), (3.5, 0.3, 0.7)] if x > 0.6 else \
                     [(0.0, 1.4, 1.0), (2.5, 1.0, 0.8)]
                 for b, d, acc in hits:
                     if b < span:
                         for i, n in enumerate(v):
-                            out.append(Note(t0 + off + self._swing(b), n, self._vel(spec.velocity, acc, x), d,
+                            out.append(Note(t0 + off + self._swing(b), n, self._vel(spec.velocity, acc, x),
+                                            min(d, span - b - 0.05),
                                             layer=spec.layer, instrument=spec.instrument,
                                             pan=spec.pan + (i - 1.5) * 0.1))
             elif style == "strum":                    # down-up guitar strums, strings spread a few ms
@@ -696,7 +718,8 @@ class Arrangement(PyGenerator):
                     order = v[::-1] if up else v
                     for i, n in enumerate(order):
                         out.append(Note(t0 + off + self._swing(b) + i * 0.02, n,
-                                        self._vel(spec.velocity, acc * (0.8 if up else 1.0), x), 0.9,
+                                        self._vel(spec.velocity, acc * (0.8 if up else 1.0), x),
+                                        min(0.9, span - b - 0.1),
                                         layer=spec.layer, instrument=spec.instrument, pan=spec.pan + (i - 1.5) * 0.15))
             elif style == "arp":
                 seq = v + v[1:3][::-1]
@@ -781,10 +804,8 @@ class Arrangement(PyGenerator):
         pcs0 = self._pcs_at(bar, m[0][0] if m else 0.0)
         centre = (lo + hi) // 2 + reg_shift
         aim = self._lead_last if abs(self._lead_last - centre) <= 5 else (self._lead_last + centre) // 2
-        if how == "repeat" and self._anchor is not None:
+        if how in ("repeat", "sequence") and self._anchor is not None and abs(self._anchor - self._lead_last) <= 7:
             aim = self._anchor                     # a restatement starts where the motif did
-        elif how == "sequence" and self._anchor is not None:
-            aim = self._anchor
         notes: list[list[float]] = []
         cur = self._nearest(set(pcs0), aim, lo, hi)
         if pos == 0:
@@ -819,7 +840,9 @@ class Arrangement(PyGenerator):
             prv = notes[i - 1][2] if i > 0 else float(self._lead_last)
             # passing and neighbour tones: approached and left by step; the last note of the bar
             # may lead by step into the next bar's first (a chord tone)
-            if (nxt is None and d > 0.5) or (nxt is not None and abs(nxt - fn) > 2) or abs(fn - prv) > 2:
+            # a long non-chord tone a semitone from a chord tone grinds against the harmony part
+            rub = any((int(fn) - pc) % 12 in (1, 11) for pc in pcs) and d * 60.0 / self.bpm > 0.3
+            if rub or (nxt is None and d > 0.5) or (nxt is not None and abs(nxt - fn) > 2) or abs(fn - prv) > 2:
                 notes[i][2] = float(self._nearest(set(pcs), int(fn), lo, hi))
         for i, (b, d, fn) in enumerate(notes):
             if x < 0.45 and d <= 0.25 and i % 2 == 1:
@@ -858,7 +881,7 @@ class Arrangement(PyGenerator):
 _ATTACHED: weakref.WeakKeyDictionary[Any, tuple[Arrangement, PyGenRunner]] = weakref.WeakKeyDictionary()
 
 #: where each role sits in the stereo field when its layer has no pan of its own
-ROLE_PAN = {"drums": 0.0, "bass": 0.0, "harmony": -0.15, "lead": 0.25, "counter": -0.45}
+ROLE_PAN = {"drums": 0.0, "bass": 0.0, "harmony": -0.1, "lead": 0.2, "counter": -0.55}
 
 
 def attach_arrangement(engine: Any, preset: Any) -> Arrangement:
@@ -867,6 +890,11 @@ def attach_arrangement(engine: Any, preset: Any) -> Arrangement:
     spec: ArrangementSpec = preset.arrangement
     arr = Arrangement(spec, preset.key, preset.scale, preset.beats_per_bar, seed=int(engine.spec.seed),
                       bpm=float(preset.tempo))
+    arr.harm = engine.state.harm
+    if spec.follow_density:           # 0.5: the form as written, until a game moves it
+        engine.command(C_HARM, H_DENSITY, 0.5)
+        if not getattr(engine, "_live", False) and int(engine.state.st[S_SAMPLE]) == 0:
+            engine.state.harm[H_DENSITY] = 0.5
     runner = PyGenRunner(engine, [arr], window=1.0, ahead=2.0).attach()
     for role, rs in spec.roles.items():
         engine.set_layer(rs.layer, pan=ROLE_PAN[role])

@@ -38,6 +38,7 @@ from ..rt.layout import (
     C_NOTE_NOW,
     C_NOTE_OFF,
     C_NOTE_ON,
+    CHUNK,
     H_CHORD,
     H_CHORD_LEN,
     H_CHORD_ROOT,
@@ -188,6 +189,9 @@ class PyGenRunner:
                 self.stats.leads_ms.append(lead)
         e = self.engine
         if isinstance(ev, Chord):
+            # a chord must be in the harmony before the compiled generators run the chunk that
+            # holds its beat (they run at the chunk's start, timed commands at their sample)
+            t = max(0, (t // CHUNK) * CHUNK - 1)
             pcs = [int(x) % 12 for x in ev.pcs][:6]
             ok = e.command(C_HARM, H_CHORD_ROOT, float(pcs[0]) if pcs else -1.0, time=t, ring=RING_PYGEN)
             ok &= e.command(C_HARM, H_CHORD_LEN, float(len(pcs)), time=t, ring=RING_PYGEN)
