@@ -319,6 +319,54 @@ def preset_figures(name: str, seconds: float, rng: random.Random) -> dict[str, f
     return out
 
 
+def pygen_lateness(seconds: float = 20.0, busy: bool = True) -> dict[str, float]:
+    """The Python generator path against a clock: a thread renders the game preset in real time
+    (512-frame blocks, paced by the wall clock, as an audio callback would), the runner's own
+    thread keeps the arrangement two beats ahead, and a busy pure-Python thread competes for
+    the interpreter. Late events (ready after their sample) are dropped and counted."""
+    import threading
+
+    from rtgen import Engine, EngineSpec
+    from rtgen.gen.band import runner_of
+    from rtgen.gen.presets import apply_to_engine, load_preset
+
+    p = load_preset("game")
+    eng = Engine(EngineSpec(bpm=p.tempo, seed=1))
+    apply_to_engine(p, eng)
+    run = runner_of(eng)
+    assert run is not None
+    eng.pre_render.clear()                  # the live way: only the runner's thread fills
+    stop = threading.Event()
+
+    def hog() -> None:
+        x = 0
+        while not stop.is_set():
+            for i in range(10000):
+                x += i * i
+    th = threading.Thread(target=hog, daemon=True)
+    if busy:
+        th.start()
+    run.start_live(poll_s=0.005)
+    block = np.zeros((512, 2), np.float32)
+    sr = eng.spec.sample_rate
+    t0 = time.perf_counter()
+    done = 0
+    while done < seconds * sr:
+        due = t0 + done / sr
+        wait = due - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        eng.render(block)
+        done += len(block)
+    run.stop_live()
+    stop.set()
+    st = run.stats
+    leads = np.array(st.leads_ms) if st.leads_ms else np.zeros(1)
+    return {"late": float(st.late), "events": float(st.events), "windows": float(st.windows),
+            "min_lead_ms": float(leads.min()), "median_lead_ms": float(np.median(leads)),
+            "us_per_window": st.busy_s / max(1, st.windows) * 1e6}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=120.0)
@@ -339,7 +387,13 @@ def main(argv: list[str] | None = None) -> int:
             for k, v in st.items():
                 emit(f"music/corpus/{which}/{k}", v, "fraction" if k != "ioi_entropy" else "bits")
         emit("music/corpus/bach/clash_frames", bach_clashes(max(4, a.corpus // 3)), "fraction")
-    names = a.presets.split(",") if a.presets else list_presets()
+    if not a.presets or "pygen" in a.presets.split(","):
+        lt = pygen_lateness()
+        emit("music/pygen/late_events", lt["late"], "events", "0", lt["late"] == 0, of=lt["events"])
+        emit("music/pygen/min_lead_ms", lt["min_lead_ms"], "ms", "> 0", lt["min_lead_ms"] > 0)
+        emit("music/pygen/median_lead_ms", lt["median_lead_ms"], "ms")
+        emit("music/pygen/us_per_window", lt["us_per_window"], "us")
+    names = [n for n in a.presets.split(",") if n != "pygen"] if a.presets else list_presets()
     for name in names:
         f = preset_figures(name, a.seconds, rng)
         for k, v in f.items():

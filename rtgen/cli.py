@@ -148,7 +148,7 @@ def cmd_render(args: argparse.Namespace) -> int:
           f"{st['notes']} notes, peak {peak:.3f}, rendered in {dt:.2f} s ({args.seconds / max(dt, 1e-9):.0f}x "
           "real time)")
     if args.plot:
-        _plot(eng, ev, args)
+        _plot(eng, ev, args, audio)
     return 0
 
 
@@ -183,7 +183,7 @@ def _fx_config(args: argparse.Namespace) -> dict[str, Any] | None:
     return getattr(preset, "fx", None)
 
 
-def _plot(eng: Any, ev: Any, args: argparse.Namespace) -> None:
+def _plot(eng: Any, ev: Any, args: argparse.Namespace, audio: Any = None) -> None:
     from .rt.layout import O_NOTE_OFF, O_NOTE_ON
 
     try:
@@ -206,7 +206,8 @@ def _plot(eng: Any, ev: Any, args: argparse.Namespace) -> None:
         rows.append((o[1] / sr, o[2], o[3], (end - o[1]) / sr, o[4]))
     arr = np.array(rows, np.float64).reshape(-1, 5)
     title = f"rtgen render, seed {args.seed}" + (f", preset {args.preset}" if args.preset else "")
-    plot_render(arr, args.plot, automaton_rows=_automaton_rows(eng, args), title=title)
+    plot_render(arr, args.plot, automaton_rows=_automaton_rows(eng, args), title=title, audio=audio,
+                sample_rate=sr)
     print(f"wrote {args.plot}")
 
 

@@ -277,7 +277,7 @@ def render_stems(make_engine: Any, seconds: float, block: int = 4096) -> tuple[n
         pre[lay] = render_array(e, seconds, block=block).astype(np.float64)
     if not pre:
         return mix, {}
-    total = sum(pre.values())
+    total = np.sum(np.stack(list(pre.values())), axis=0)
     d = _master_delay() if mastered else 0
     shifted = {k: np.concatenate([np.zeros((d, 2)), v[:len(v) - d]]) for k, v in pre.items()} if d else pre
     tot = np.concatenate([np.zeros((d, 2)), total[:len(total) - d]]) if d else total

@@ -67,3 +67,32 @@ def test_first_downbeat_is_in_the_presets_key(name: str) -> None:
     ons = ev[ev[:, 0] == O_NOTE_ON]
     first = [int(n) for t, n in ons[:, 1:3] if t == 0]
     assert first and all(n % 12 in scale for n in first), (name, first)
+
+
+def _game_render(intensity: float) -> tuple[np.ndarray, np.ndarray]:
+    """The game preset driven by its intensity parameter through the MusicController."""
+    from rtgen.control.params import read_preset_file
+    from rtgen.game import MusicController
+    from rtgen.gen.presets import _preset_dir
+
+    f = read_preset_file(str(_preset_dir().joinpath("game.toml")))
+    eng = Engine(EngineSpec(bpm=f.preset.tempo, seed=1))
+    apply_to_engine(f.preset, eng)
+    music = MusicController(eng, params=f.music.get("params"))
+    music.set_param("intensity", intensity)
+    audio = render_array(eng, 24.0)
+    return audio, eng.events()
+
+
+def test_game_intensity_audibly_moves_the_band() -> None:
+    calm, ev_calm = _game_render(0.05)
+    hot, ev_hot = _game_render(0.95)
+    on_c = ev_calm[ev_calm[:, 0] == O_NOTE_ON]
+    on_h = ev_hot[ev_hot[:, 0] == O_NOTE_ON]
+    assert len(on_h) > 1.8 * len(on_c), (len(on_c), len(on_h))       # busier parts, more roles
+    lay_c = set(on_c[:, 4].astype(int))
+    lay_h = set(on_h[:, 4].astype(int))
+    assert lay_h > lay_c                                               # roles enter (lead, counter)
+    vel_c = on_c[:, 3].mean()
+    vel_h = on_h[:, 3].mean()
+    assert vel_h > vel_c * 1.15

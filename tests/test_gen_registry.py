@@ -71,3 +71,27 @@ def test_instrument_by_name_and_unknown_name_lists_valid() -> None:
     assert seq.instrument >= 0                  # the planned name, or its fallback
     with pytest.raises(ConfigError, match=r"unknown instrument 'kazoo'; valid: piano, .*drums"):
         P.build_sequencer({"type": "melody", "instrument": "kazoo"}, "t")
+
+
+@pytest.mark.parametrize("table", [
+    {"type": "ca1d", "rule": 30, "max_notes": 3, "base_degree": 0},
+    {"type": "life", "fill": 0.4, "max_cells": 2},
+    {"type": "grammar", "text": "S -> C D E F G A B C"},
+    {"type": "lsystem", "axiom": "A", "rules": {"A": "AB", "B": "A"}, "actions": {"A": "note up", "B": "note"}},
+    {"type": "cyclic", "voices": 4},
+])
+def test_fit_chord_kernel_equals_reference_and_removes_semitone_rubs(table: dict) -> None:
+    import numpy as np
+    from gen_harness import run_kernel, run_reference
+
+    from rtgen.rt.harmony import make_harmony
+
+    h = make_harmony(0, chord=(0, 4, 7))                # C major: F and B rub against E and C
+    seq = P.build_sequencer({**table, "fit_chord": True}, "t")
+    k = run_kernel(seq, 4000, harm=h.copy())
+    r = run_reference(seq, 4000, harm=h.copy())
+    assert len(k) > 5 and np.array_equal(k, r)
+    pcs = {int(n) % 12 for n in k[:, 1]}
+    assert not pcs & {1, 3, 5, 6, 8, 11}, pcs           # every semitone neighbour of C E G moved
+    plain = run_kernel(P.build_sequencer(table, "t"), 4000, harm=h.copy())
+    assert {int(n) % 12 for n in plain[:, 1]} & {5, 11}   # without the flag the scale's F/B sound

@@ -55,7 +55,7 @@ from ..rt.layout import (
 from . import instruments as I
 from . import theory
 from .chordtable import ChordChain
-from .pygen import BeatWindow, Chord, Note, PyGenerator, PyGenRunner
+from .pygen import BeatWindow, Chord, LayerGain, Note, PyGenerator, PyGenRunner
 
 ROLES = ("drums", "bass", "harmony", "lead", "counter")
 SECTION_KINDS = ("intro", "a", "b", "bridge", "breakdown", "outro")
@@ -364,7 +364,9 @@ class Arrangement(PyGenerator):
         self.chain = ChordChain(self.minor, random.Random(seed * 104729 + 3))
         self.form_rng = random.Random(seed * 31 + 5)
         self.bars: list[Bar] = []
-        self.events: dict[int, list[Note | Chord]] = {}
+        self.events: dict[int, list[Note | Chord | LayerGain]] = {}
+        #: layers of the preset's compiled generators and their gains: the form moves them too
+        self.colour_layers: dict[int, float] = {}
         self.intensity_override: float | None = None
         self.intensity_offset = 0.0
         self._jump: str | None = None
@@ -443,10 +445,10 @@ class Arrangement(PyGenerator):
                 self._plan_section(s, len(self.bars), i == len(secs) - 1)
 
     # ------------------------------------------------------------- the generator
-    def next_events(self, window: BeatWindow) -> Iterable[Note | Chord]:
+    def next_events(self, window: BeatWindow) -> Iterable[Note | Chord | LayerGain]:
         b0 = int(math.floor(window.start / self.bpb + 1e-9))
         b1 = int(math.floor((window.end - 1e-9) / self.bpb))
-        out: list[Note | Chord] = []
+        out: list[Note | Chord | LayerGain] = []
         for b in range(b0, b1 + 1):
             if b not in self.events:
                 self._ensure_planned(b)
@@ -479,11 +481,14 @@ class Arrangement(PyGenerator):
             return False
         return x >= th
 
-    def _render_bar(self, bar: Bar) -> list[Note | Chord]:
+    def _render_bar(self, bar: Bar) -> list[Note | Chord | LayerGain]:
         x = self._intensity(bar)
         t0 = float(bar.index * self.bpb)
-        out: list[Note | Chord] = [Chord(t0 + off, tuple((self.tonic + pc) % 12 for pc in ch.pcs))
-                                   for off, ch in bar.chords]
+        out: list[Note | Chord | LayerGain] = [Chord(t0 + off, tuple((self.tonic + pc) % 12 for pc in ch.pcs))
+                                               for off, ch in bar.chords]
+        # the compiled generators' layers follow the intensity too (-6 dB .. +2 dB around their gain)
+        for lay, g in self.colour_layers.items():
+            out.append(LayerGain(t0, lay, g * 10.0 ** ((-6.0 + 8.0 * x) / 20.0)))
         if self._plays("drums", bar, x) and not self.missing_kit:
             out += self._drums(bar, x, t0)
         if self._plays("bass", bar, x):
@@ -891,6 +896,10 @@ def attach_arrangement(engine: Any, preset: Any) -> Arrangement:
     arr = Arrangement(spec, preset.key, preset.scale, preset.beats_per_bar, seed=int(engine.spec.seed),
                       bpm=float(preset.tempo))
     arr.harm = engine.state.harm
+    role_layers = {rs.layer for rs in spec.roles.values()}
+    for _seq, lay in preset.generators:
+        if lay not in role_layers:
+            arr.colour_layers[lay] = float(preset.layers.get(LAYER_NAMES[lay], 0.8))
     if spec.follow_density:           # 0.5: the form as written, until a game moves it
         engine.command(C_HARM, H_DENSITY, 0.5)
         if not getattr(engine, "_live", False) and int(engine.state.st[S_SAMPLE]) == 0:

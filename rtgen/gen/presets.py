@@ -282,7 +282,8 @@ def parse_preset(doc: dict, where: str = "<preset>", name: str = "preset", midi_
 def describe_preset(name_or_path: str | Path) -> str:
     """One line: description, tempo, key and the generator types."""
     p = load_preset(name_or_path)
-    kinds = ", ".join(s.name for s, _ in p.generators)
+    kinds = ", ".join([s.name for s, _ in p.generators]
+                      + ([f"arrangement ({'/'.join(p.arrangement.roles)})"] if p.arrangement is not None else []))
     return f"{p.description} [{p.tempo:g} bpm, {p.key_name} {p.scale_name}; {kinds}]"
 
 

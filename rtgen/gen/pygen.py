@@ -35,6 +35,7 @@ from typing import Any
 
 from ..rt.layout import (
     C_HARM,
+    C_LAYER,
     C_NOTE_NOW,
     C_NOTE_OFF,
     C_NOTE_ON,
@@ -44,6 +45,7 @@ from ..rt.layout import (
     H_CHORD_ROOT,
     H_VERSION,
     LAYER_AUX1,
+    LF_GAIN,
     P_BEATS_PER_BAR,
     P_BPM,
     P_SR,
@@ -95,6 +97,15 @@ class Chord:
     pcs: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class LayerGain:
+    """From ``beat`` on, mixer layer ``layer`` has gain ``gain`` (the engine smooths it over 10 ms)."""
+
+    beat: float
+    layer: int
+    gain: float
+
+
 class PyGenerator:
     """Base class of a Python generator: override :meth:`next_events`."""
 
@@ -104,7 +115,7 @@ class PyGenerator:
         self.layer = int(layer)
         self.instrument = int(instrument)
 
-    def next_events(self, window: BeatWindow) -> Iterable[Note | Chord]:
+    def next_events(self, window: BeatWindow) -> Iterable[Note | Chord | LayerGain]:
         """The events starting in ``window`` (beats outside it are moved to its start)."""
         return ()
 
@@ -176,7 +187,7 @@ class PyGenRunner:
             self.stats.busy_s += time.perf_counter() - t_start
             return sent
 
-    def _send(self, g: PyGenerator, ev: Note | Chord, w: BeatWindow, now: float | None) -> int:
+    def _send(self, g: PyGenerator, ev: Note | Chord | LayerGain, w: BeatWindow, now: float | None) -> int:
         beat = min(max(ev.beat, w.start), w.end)
         t = self.sample_of(beat)
         if now is not None:
@@ -188,7 +199,10 @@ class PyGenRunner:
             if len(self.stats.leads_ms) < 100000:
                 self.stats.leads_ms.append(lead)
         e = self.engine
-        if isinstance(ev, Chord):
+        if isinstance(ev, LayerGain):
+            ok = e.command(C_LAYER, float(ev.layer), float(LF_GAIN), max(0.0, float(ev.gain)), time=float(t),
+                           ring=RING_PYGEN)
+        elif isinstance(ev, Chord):
             # a chord must be in the harmony before the compiled generators run the chunk that
             # holds its beat (they run at the chunk's start, timed commands at their sample)
             t = max(0, (t // CHUNK) * CHUNK - 1)
@@ -255,4 +269,4 @@ class PyGenRunner:
             self._thread = None
 
 
-__all__ = ["BeatWindow", "Chord", "Note", "PyGenRunner", "PyGenerator", "RunnerStats"]
+__all__ = ["BeatWindow", "Chord", "LayerGain", "Note", "PyGenRunner", "PyGenerator", "RunnerStats"]

@@ -39,7 +39,7 @@ _TABLE = (dict,)
 #: keys every generator table accepts (the Sequencer base class's constructor)
 COMMON_KEYS: dict[str, tuple[type, ...]] = {
     "type": _STR, "layer": (str, int), "steps_per_beat": _INT, "gate": _NUM, "velocity": _NUM,
-    "density": _NUM, "humanize": _NUM, "instrument": (int, str),
+    "density": _NUM, "humanize": _NUM, "instrument": (int, str), "fit_chord": _BOOL,
 }
 
 

@@ -273,6 +273,8 @@ GI_STEP = 5           # next step index on the generator's grid
 GI_STEPS_PER_BEAT = 6
 GI_EVENTS = 7         # events written so far
 GI_INSTR = 8          # instrument index or -1
+# music: the "fit_chord" flag every generator may set (rtgen.rt.harmony.fit_to_chord)
+GI_FIT_CHORD = 9      # 1: a note a semitone from a chord tone moves onto it
 GI_USER = 16
 
 GF_GATE = 0           # note length as a fraction of the step (0..1+)
