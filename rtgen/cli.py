@@ -82,8 +82,9 @@ def _default_preset() -> Any:
     except ImportError:
         return None
     names = list_presets()
-    if "ensemble" in names:
-        return load_preset("ensemble")
+    for best in ("folk", "ensemble"):      # the default render: the folk arrangement
+        if best in names:
+            return load_preset(best)
     return None
 
 

@@ -520,8 +520,11 @@ class Arrangement(PyGenerator):
 
     def _scale_pcs(self, chord_pcs: tuple[int, ...]) -> list[int]:
         """The key's scale with the chord's altered tones in place of their neighbours (a raised
-        leading tone over V in minor replaces the lowered seventh, so the line never clashes)."""
-        sc = {(self.tonic + s) % 12 for s in self.scale}
+        leading tone over V in minor replaces the lowered seventh, so the line never clashes).
+        A gapped scale (pentatonic, blues) walks on its diatonic parent, so a line can step."""
+        scale = self.scale if len(self.scale) >= 7 else ((0, 2, 3, 5, 7, 8, 10) if self.minor
+                                                         else (0, 2, 4, 5, 7, 9, 11))
+        sc = {(self.tonic + s) % 12 for s in scale}
         for pc in chord_pcs:
             if pc not in sc:
                 sc.discard((pc - 1) % 12)
@@ -846,7 +849,7 @@ class Arrangement(PyGenerator):
             # passing and neighbour tones: approached and left by step; the last note of the bar
             # may lead by step into the next bar's first (a chord tone)
             # a long non-chord tone a semitone from a chord tone grinds against the harmony part
-            rub = any((int(fn) - pc) % 12 in (1, 11) for pc in pcs) and d * 60.0 / self.bpm > 0.3
+            rub = any((int(fn) - pc) % 12 in (1, 11) for pc in pcs) and d >= 1.0
             if rub or (nxt is None and d > 0.5) or (nxt is not None and abs(nxt - fn) > 2) or abs(fn - prv) > 2:
                 notes[i][2] = float(self._nearest(set(pcs), int(fn), lo, hi))
         for i, (b, d, fn) in enumerate(notes):

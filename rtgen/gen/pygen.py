@@ -195,8 +195,9 @@ class PyGenRunner:
             if lead < 0:
                 self.stats.late += 1
                 return 0
-            self.stats.worst_lead_ms = min(self.stats.worst_lead_ms, lead)
-            if len(self.stats.leads_ms) < 100000:
+            if t > 0:                 # (the very first events are due at once, by definition)
+                self.stats.worst_lead_ms = min(self.stats.worst_lead_ms, lead)
+            if t > 0 and len(self.stats.leads_ms) < 100000:
                 self.stats.leads_ms.append(lead)
         e = self.engine
         if isinstance(ev, LayerGain):
