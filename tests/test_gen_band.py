@@ -96,3 +96,22 @@ def test_game_intensity_audibly_moves_the_band() -> None:
     vel_c = on_c[:, 3].mean()
     vel_h = on_h[:, 3].mean()
     assert vel_h > vel_c * 1.15
+
+
+def test_lead_puts_chord_tones_on_strong_beats_and_bass_follows_roots() -> None:
+    _, ev, eng = _render("groove", 40.0, 4096)
+    arr = arrangement_of(eng)
+    assert arr is not None
+    spb = 48000 * 60 / load_preset("groove").tempo
+    ons = ev[ev[:, 0] == O_NOTE_ON]
+    lead = [(t / spb, int(n)) for t, n, ly in zip(ons[:, 1], ons[:, 2], ons[:, 4], strict=True)
+            if int(ly) == arr.spec.roles["lead"].layer]
+    strong = [(b, n) for b, n in lead if abs(b - round(b)) < 0.02 and int(round(b)) % 2 == 0]
+    ok = sum(1 for b, n in strong if n % 12 in arr._pcs_at(arr.bars[int(b // 4)], b % 4))
+    assert len(strong) > 20 and ok / len(strong) >= 0.85, (ok, len(strong))
+    bass = [(t / spb, int(n)) for t, n, ly in zip(ons[:, 1], ons[:, 2], ons[:, 4], strict=True)
+            if int(ly) == arr.spec.roles["bass"].layer]
+    downbeats = [(b, n) for b, n in bass if abs(b % 4) < 0.02]
+    roots = sum(1 for b, n in downbeats
+                if n % 12 == (arr.tonic + arr.bars[int(b // 4)].chords[0][1].root) % 12)
+    assert downbeats and roots == len(downbeats)

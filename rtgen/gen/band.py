@@ -381,6 +381,7 @@ class Arrangement(PyGenerator):
         self._ca_row[7] = 1
         self.missing_kit = "drums" in spec.roles and spec.roles["drums"].instrument < 0
         self._prog_i = 0
+        self._last_x = 0.0
         self.harm: Any = None              # the engine's harmony array (read: H_DENSITY)
 
     # ------------------------------------------------------------- control (game, UI)
@@ -483,6 +484,11 @@ class Arrangement(PyGenerator):
 
     def _render_bar(self, bar: Bar) -> list[Note | Chord | LayerGain]:
         x = self._intensity(bar)
+        out = self._render_parts(bar, x)
+        self._last_x = x
+        return out
+
+    def _render_parts(self, bar: Bar, x: float) -> list[Note | Chord | LayerGain]:
         t0 = float(bar.index * self.bpb)
         out: list[Note | Chord | LayerGain] = [Chord(t0 + off, tuple((self.tonic + pc) % 12 for pc in ch.pcs))
                                                for off, ch in bar.chords]
@@ -607,7 +613,8 @@ class Arrangement(PyGenerator):
                                 0.25, layer=spec.layer, instrument=spec.instrument, pan=DRUM_PAN.get(key, 0.0)))
             out.append(Note(t0 + (steps - 4) / 4.0, KICK, self._vel(spec.velocity, 0.9, x), 0.25, layer=spec.layer,
                             instrument=spec.instrument))
-        if bar.first_of_section and bar.index > 0 and x >= 0.4:
+        jumped = abs(x - self._last_x) > 0.25 and bar.index > 0      # a game's intensity leapt
+        if (bar.first_of_section or jumped) and bar.index > 0 and x >= 0.4:
             out.append(Note(t0, CRASH, self._vel(spec.velocity, 1.0, x), 2.0, layer=spec.layer,
                             instrument=spec.instrument, pan=DRUM_PAN[CRASH]))
         return out
@@ -790,16 +797,22 @@ class Arrangement(PyGenerator):
             goal_pcs = {(self.tonic) % 12} if chord.root == 0 else {pcs[0], pcs[1 % len(pcs)]}
             goal = self._nearest(goal_pcs, self._lead_last, lo, hi)
             sc = self._scale_pcs(pcs)
-            approach = self._nearest(set(sc) - set(goal_pcs), goal + (1 if goal < self._lead_last else -1) * 2, lo, hi)
-            if abs(approach - goal) > 2:
+            centre = (lo + hi) // 2
+            first = self._nearest(set(pcs) - {goal % 12}, goal + (3 if goal < centre else -3), lo, hi)
+            side = 1 if first > goal else -1
+            approach = self._nearest(set(sc) - {goal % 12}, goal + side, min(goal, goal + 2 * side),
+                                     max(goal, goal + 2 * side))
+            if abs(approach - goal) > 2 or approach % 12 not in sc:
                 approach = goal
-            if approach != goal:
-                out.append(Note(t0, approach, self._vel(spec.velocity, 0.9, x), 0.9, layer=spec.layer,
+            # a chord tone on the downbeat, a step into the goal on the weak beat, the goal held
+            out.append(Note(t0, first, self._vel(spec.velocity, 0.95, x), 0.95, layer=spec.layer,
+                            instrument=spec.instrument, pan=spec.pan))
+            if approach != goal and approach != first and self.bpb >= 3:
+                out.append(Note(t0 + 1, approach, self._vel(spec.velocity, 0.85, x), 0.95, layer=spec.layer,
                                 instrument=spec.instrument, pan=spec.pan))
-                out.append(Note(t0 + 1, goal, self._vel(spec.velocity, 1.0, x), self.bpb - 1.2, layer=spec.layer,
-                                instrument=spec.instrument, pan=spec.pan))
-            else:
-                out.append(Note(t0, goal, self._vel(spec.velocity, 1.0, x), self.bpb - 0.2, layer=spec.layer,
+            if goal != first or self.bpb < 3:
+                out.append(Note(t0 + min(2, self.bpb - 1), goal, self._vel(spec.velocity, 1.0, x),
+                                self.bpb - min(2, self.bpb - 1) - 0.2, layer=spec.layer,
                                 instrument=spec.instrument, pan=spec.pan))
             self._lead_last = goal
             return out
