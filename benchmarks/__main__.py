@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 LIMIT_S = {"bench_engine": 900, "bench_generators": 300, "bench_timbre": 600, "bench_midi": 600,
-           "bench_pyo": 600}
+           "bench_pyo": 600, "bench_music": 900}
 
 
 def main() -> int:

@@ -372,7 +372,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=120.0)
     ap.add_argument("--presets", default="")
     ap.add_argument("--corpus", type=int, default=24, help="pieces per corpus (0: skip the corpora)")
+    ap.add_argument("--quick", action="store_true", help="30 s renders, 6 pieces per corpus (a smoke check)")
     a = ap.parse_args(argv)
+    if a.quick:
+        a.seconds, a.corpus = 30.0, 6
     from rtgen.gen.presets import list_presets
 
     rng = random.Random(7)

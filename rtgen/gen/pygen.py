@@ -253,6 +253,11 @@ class PyGenRunner:
         if self._thread is not None:
             return
         self._stop.clear()
+        with self._lock:                    # the stream is running: start at the next window
+            s, b = self.engine.beat_anchor()
+            self._anchor = (s, b, float(self.engine.state.p[P_BPM]))
+            now_beat = b + (self.engine.now_sample() - s) / self._spb()
+            self.next_k = max(self.next_k, int(math.floor(now_beat / self.window)) + 1)
 
         def run() -> None:
             while not self._stop.is_set():
