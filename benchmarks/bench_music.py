@@ -220,9 +220,10 @@ def corpus_lines(which: str, limit: int) -> list[list[tuple[float, float, int]]]
                           if n.isNote])
         return lines
     name = "essenFolksong" if which == "essen" else "oneills1850"
-    for md in list(corpus.search(name))[: max(1, limit // 4)]:
+    paths = [p for p in corpus.getPaths() if f"/{name}/" in str(p)][: max(1, limit // 4)]
+    for path in paths:
         try:
-            s = md.parse()
+            s = corpus.parse(path)
         except Exception:
             continue
         opus = s.scores if hasattr(s, "scores") else [s]
