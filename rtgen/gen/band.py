@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from ..rt.commands import SetHarmony
 from ..rt.layout import (
-    C_HARM,
     H_DENSITY,
     LAYER_AUTOMATA,
     LAYER_AUX1,
@@ -917,8 +917,8 @@ def attach_arrangement(engine: Any, preset: Any) -> Arrangement:
         if lay not in role_layers:
             arr.colour_layers[lay] = float(preset.layers.get(LAYER_NAMES[lay], 0.8))
     if spec.follow_density:           # 0.5: the form as written, until a game moves it
-        engine.command(C_HARM, H_DENSITY, 0.5)
-        if not getattr(engine, "_live", False) and int(engine.state.st[S_SAMPLE]) == 0:
+        engine.send(SetHarmony(H_DENSITY, 0.5))
+        if not engine.is_live and int(engine.state.st[S_SAMPLE]) == 0:
             engine.state.harm[H_DENSITY] = 0.5
     runner = PyGenRunner(engine, [arr], window=1.0, ahead=2.0).attach()
     for role, rs in spec.roles.items():

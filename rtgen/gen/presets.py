@@ -295,7 +295,7 @@ def apply_to_engine(preset: PresetSpec, engine: Any, *, tempo: bool = False) -> 
     """
     if tempo:
         engine.set_tempo(preset.tempo)
-    fresh = not getattr(engine, "_live", False) and int(engine.state.st[S_SAMPLE]) == 0
+    fresh = not engine.is_live and int(engine.state.st[S_SAMPLE]) == 0
     # Before the first chunk, write the key straight into the harmony, swing and meter: queued
     # commands act at their sample *after* the generators' first step, which made the first
     # downbeat sound in the engine's default key (C major) instead of the preset's.

@@ -33,24 +33,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..rt.layout import (
-    C_HARM,
-    C_LAYER,
-    C_NOTE_NOW,
-    C_NOTE_OFF,
-    C_NOTE_ON,
-    CHUNK,
-    H_CHORD,
-    H_CHORD_LEN,
-    H_CHORD_ROOT,
-    H_VERSION,
-    LAYER_AUX1,
-    LF_GAIN,
-    P_BEATS_PER_BAR,
-    P_BPM,
-    P_SR,
-    RING_PYGEN,
-)
+from ..rt.commands import NoteFor, NoteOff, NoteOn, SetLayer, harmony_commands
+from ..rt.layout import CHUNK, LAYER_AUX1, LF_GAIN, P_BEATS_PER_BAR, P_BPM, P_SR, RING_PYGEN
 
 #: note ids of placed notes (far above the engine's own counter; exact in float64)
 _NOTE_ID_BASE = 1 << 40
@@ -200,35 +184,30 @@ class PyGenRunner:
             if t > 0 and len(self.stats.leads_ms) < 100000:
                 self.stats.leads_ms.append(lead)
         e = self.engine
+        r = RING_PYGEN
         if isinstance(ev, LayerGain):
-            ok = e.command(C_LAYER, float(ev.layer), float(LF_GAIN), max(0.0, float(ev.gain)), time=float(t),
-                           ring=RING_PYGEN)
+            ok = e.send(SetLayer(int(ev.layer), LF_GAIN, max(0.0, float(ev.gain))), float(t), r)
         elif isinstance(ev, Chord):
             # a chord must be in the harmony before the compiled generators run the chunk that
             # holds its beat (they run at the chunk's start, timed commands at their sample)
             t = max(0, (t // CHUNK) * CHUNK - 1)
             pcs = [int(x) % 12 for x in ev.pcs][:6]
-            ok = e.command(C_HARM, H_CHORD_ROOT, float(pcs[0]) if pcs else -1.0, time=t, ring=RING_PYGEN)
-            ok &= e.command(C_HARM, H_CHORD_LEN, float(len(pcs)), time=t, ring=RING_PYGEN)
-            for i, pc in enumerate(pcs):
-                ok &= e.command(C_HARM, H_CHORD + i, float(pc), time=t, ring=RING_PYGEN)
-            ok &= e.command(C_HARM, H_VERSION, float(self.stats.events + 1), time=t, ring=RING_PYGEN)
+            sent = [e.send(c, float(t), r) for c in
+                    harmony_commands(float(self.stats.events + 1), None, None, pcs, None)]
+            ok = all(sent)
         else:
             layer = g.layer if ev.layer < 0 else ev.layer
             instr = g.instrument if ev.instrument < 0 else ev.instrument
             dur = max(1.0, float(self.sample_of(beat + max(ev.beats, 1e-3)) - t))
             vel = min(127.0, max(1.0, float(ev.velocity)))
             if ev.pan == 0.0:
-                ok = e.command(C_NOTE_NOW, float(ev.note), vel, float(layer), float(instr), 0.0, dur, time=float(t),
-                               ring=RING_PYGEN)
+                ok = e.send(NoteFor(float(ev.note), vel, int(layer), int(instr), dur), float(t), r)
             else:                    # a placed note: on and off by this runner's own note id
-                nid = float(_NOTE_ID_BASE + self._next_id)
+                nid = _NOTE_ID_BASE + self._next_id
                 self._next_id += 1
                 pan = min(1.0, max(-1.0, float(ev.pan)))
-                ok = e.command(C_NOTE_ON, float(ev.note), vel, float(layer), float(instr), nid, pan, time=float(t),
-                               ring=RING_PYGEN)
-                ok &= e.command(C_NOTE_OFF, float(ev.note), 0.0, float(layer), 0.0, nid, 0.0, time=float(t + dur),
-                                ring=RING_PYGEN)
+                ok = e.send(NoteOn(float(ev.note), vel, int(layer), int(instr), nid, pan), float(t), r)
+                ok &= e.send(NoteOff(float(ev.note), int(layer), nid), float(t + dur), r)
         self.stats.events += 1
         if not ok:
             self.stats.dropped += 1
