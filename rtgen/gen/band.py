@@ -862,7 +862,7 @@ class Arrangement(PyGenerator):
             # passing and neighbour tones: approached and left by step; the last note of the bar
             # may lead by step into the next bar's first (a chord tone)
             # a long non-chord tone a semitone from a chord tone grinds against the harmony part
-            rub = any((int(fn) - pc) % 12 in (1, 11) for pc in pcs) and d >= 1.0
+            rub = any((int(fn) - pc) % 12 in (1, 11) for pc in pcs) and (d >= 1.0 or d * 60.0 / self.bpm >= 0.4)
             if rub or (nxt is None and d > 0.5) or (nxt is not None and abs(nxt - fn) > 2) or abs(fn - prv) > 2:
                 notes[i][2] = float(self._nearest(set(pcs), int(fn), lo, hi))
         for i, (b, d, fn) in enumerate(notes):
