@@ -22,8 +22,9 @@ from .errors import ConfigError
 
 #: the tempo when neither ``--bpm`` nor the preset gives one
 DEFAULT_BPM = 110.0
-#: what plays when no preset is named (``rtgen play``, ``rtgen jam``)
-DEFAULT_PRESET = "ensemble"
+#: what plays when no preset is named (``rtgen play``, ``render``, ``jam``): the first shipped one of
+DEFAULT_PRESETS = ("folk", "ensemble")
+DEFAULT_PRESET = DEFAULT_PRESETS[0]
 
 
 @dataclass(frozen=True)
@@ -120,15 +121,17 @@ def _read_preset(spec: SessionSpec) -> tuple[Any, Any, dict[str, Any]]:
             from .gen.presets import list_presets, load_preset
         except ImportError:
             return None, None, {}
-        return (load_preset(spec.default_preset) if spec.default_preset in list_presets() else None), None, {}
+        shipped = list_presets()
+        wanted = (spec.default_preset,) + (DEFAULT_PRESETS if spec.default_preset == DEFAULT_PRESET else ())
+        best = next((n for n in wanted if n in shipped), None)
+        return (load_preset(best) if best else None), None, {}
     from .control.params import has_extra_tables
 
     if has_extra_tables(name):
-        from .control.params import load_preset_file
-        from .game import load_music
+        from .control.params import read_preset_file
 
-        preset, mm = load_preset_file(name)
-        return preset, mm, load_music(name)
+        f = read_preset_file(name)                 # the one loader: preset, MIDI map, music tables
+        return f.preset, f.midi_map, dict(f.music)
     preset = load_preset_arg(name)
     return preset, getattr(preset, "midi_map", None), {}
 

@@ -309,6 +309,12 @@ def start_jam(midi_in: str | None = None, midi_out: str | None = None, preset: s
         if audio_obj is None:
             audio_obj = ClockThread(engine).start()
         parts.append(audio_obj)
+        try:
+            from ..gen.band import start_live as start_arrangement
+
+            start_arrangement(engine)       # a preset's [arrangement] runs ahead of the stream
+        except ImportError:
+            pass
         accomp = continuator_config is not None and continuator_config.mode == "accompaniment"
         follower = Follower(engine, follow_tempo=follow_tempo, accompaniment=accomp)
         cont = Continuator(engine, continuator_config or ContinuatorConfig(), seed=int(engine.spec.seed),
