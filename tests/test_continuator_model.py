@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rtgen.control.keydetect import KeyTracker, detect_key, in_scale, scale_of
+from rtgen.control.continuator_live import Continuator
 from rtgen.gen.continuator import (
     ChordClusterer,
-    Continuator,
     ContinuatorConfig,
     ContinuatorModel,
     Item,
     fitness_weights,
     max_copy_length,
 )
+from rtgen.gen.keydetect import KeyTracker, detect_key, in_scale, scale_of
 from rtgen.rt.layout import C_NOTE_ON, LAYER_ANSWER, RING_ANSWER
 from tests.midi_harness import MELODIES, FakeEngine, corpus_melody, stuck_notes
 

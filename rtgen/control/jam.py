@@ -195,7 +195,8 @@ def start_jam(midi_in: str | None = None, midi_out: str | None = None, preset: s
               follow_tempo: bool = False, out_layers: dict[int, int] | None = None,
               spec: Any = None) -> Jam:
     """Start a jam and return it running (the caller stops it)."""
-    from ..gen.continuator import Continuator, ContinuatorConfig
+    from ..gen.continuator import ContinuatorConfig
+    from .continuator_live import Continuator
     from .follow import Follower
 
     if engine is None:

@@ -1,0 +1,400 @@
+"""The live Continuator: a thread fed by MIDI events that answers each phrase through the engine.
+
+The pure model (memory, prediction, generation) is :mod:`rtgen.gen.continuator`; this module
+holds what needs a clock and an engine: phrase segmentation by silence, key tracking, the
+answer's scheduling on the engine's sample clock (``RING_ANSWER``), interruption by the
+player, and the live statistics.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..gen.continuator import (
+    AnswerGen,
+    ChordClusterer,
+    ContinuatorConfig,
+    ContinuatorModel,
+    Item,
+    fitness_weights,
+    warm_up,
+)
+from ..gen.keydetect import KeyTracker
+from ..rt.layout import C_LAYER, LAYER_ANSWER, LF_GAIN, P_BEAT, P_BPM, RING_ANSWER, S_SAMPLE
+from .midi import M_ALL_NOTES_OFF, M_NOTE_OFF, M_NOTE_ON, M_PANIC
+
+log = logging.getLogger("rtgen.continuator")
+
+@dataclass
+class ContinuatorStats:
+    notes_in: int = 0
+    phrases: int = 0
+    answers: int = 0
+    answer_notes: int = 0
+    interrupted: int = 0
+    dropped: int = 0                     # engine ring full
+    late_steps: int = 0                  # generation steps over budget
+    late_notes: int = 0                  # notes sent after their own time had passed
+    answer_latency_ms: list[float] = field(default_factory=list)   # phrase end -> first answer note
+    wake_late_ms: list[float] = field(default_factory=list)        # deadline timer lateness
+
+    def summary(self) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if not isinstance(v, list)}
+        for k in ("answer_latency_ms", "wake_late_ms"):
+            v = getattr(self, k)
+            if v:
+                a = np.asarray(v)
+                d[k] = {"n": int(a.size), "min": float(a.min()), "median": float(np.median(a)),
+                        "max": float(a.max())}
+        return d
+
+
+class Continuator:
+    """The live Continuator: a thread fed by MIDI events, answering through the engine.
+
+    ``engine`` needs ``now_sample()``, ``note_on``/``note_off``/``command`` with ``ring=``
+    and ``spec.sample_rate``. ``clock`` is the monotonic clock the MIDI times refer to.
+    """
+
+    def __init__(self, engine: Any = None, config: ContinuatorConfig | None = None, seed: int = 0,
+                 clock: Callable[[], float] = time.monotonic,
+                 harmony: Callable[[], np.ndarray] | None = None) -> None:
+        self.cfg = config or ContinuatorConfig()
+        self.model = ContinuatorModel(self.cfg, seed)
+        self.engine = engine
+        self.clock = clock
+        self.harmony = harmony
+        spec = getattr(engine, "spec", None)
+        self.sr = float(getattr(spec, "sample_rate", 48000))
+        self.key = KeyTracker()
+        self.clusterer = ChordClusterer(self.cfg.chord_window)
+        self.stats = ContinuatorStats()
+        self.iois: deque[float] = deque(maxlen=16)
+        self.last_onset = -1.0
+        self.last_release = -1.0
+        self.last_event = -1.0
+        self.on_times: dict[int, tuple[float, int]] = {}
+        self._q: deque[tuple[int, int, int, float]] = deque()
+        self._cv = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._running = False
+        # the answer being played
+        self.gen: AnswerGen | None = None
+        self.pending: deque[tuple[float, Item]] = deque()   # (onset sample, item) generated, not sent
+        self.sent: list[tuple[float, float, int]] = []       # (on sample, off sample, note) sent
+        self.answer_target = 0
+        self.answer_next_sample = 0.0
+        self.answer_phrase: list[Item] = []
+        self.answer_index = 0
+        self.ducked = False
+        self.answers_log: deque[dict[str, Any]] = deque(maxlen=256)
+        self.lock = threading.Lock()                          # guards the model (save/load/clear)
+
+    # -- input (any thread) --------------------------------------------------------------------
+    def midi_listener(self, ev: Any, t: float, sample: float) -> None:
+        """A :class:`rtgen.control.midi.MidiInput` listener."""
+        if ev.kind == M_NOTE_ON:
+            self.note_on(ev.a, ev.b, t)
+        elif ev.kind == M_NOTE_OFF:
+            self.note_off(ev.a, t)
+        elif ev.kind in (M_ALL_NOTES_OFF, M_PANIC):
+            self._push((3, 0, 0, t))
+
+    def note_on(self, note: int, vel: int, t: float) -> None:
+        self._push((1, int(note), int(vel), float(t)))
+
+    def note_off(self, note: int, t: float) -> None:
+        self._push((2, int(note), 0, float(t)))
+
+    def _push(self, e: tuple[int, int, int, float]) -> None:
+        with self._cv:
+            self._q.append(e)
+            self._cv.notify()
+
+    # -- thread ----------------------------------------------------------------------------------
+    def start(self) -> Continuator:
+        warm_up()
+        self._running = True
+        self._thread = threading.Thread(target=self._loop, name="rtgen-continuator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._running = False
+        with self._cv:
+            self._cv.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+        self.stop_answer()
+
+    def _loop(self) -> None:
+        while self._running:
+            wait = self.poll(self.clock())
+            with self._cv:
+                if not self._q and self._running:
+                    self._cv.wait(timeout=max(0.0, min(wait, 0.05)))
+
+    # -- the state machine (callable directly with a synthetic clock) ---------------------------
+    def poll(self, now: float) -> float:
+        """Process input, detect the phrase end at its deadline, play the answer; returns seconds to wait."""
+        while True:
+            with self._cv:
+                if not self._q:
+                    break
+                kind, note, vel, t = self._q.popleft()
+            self._event(kind, note, vel, t)
+        deadline = self.phrase_deadline()
+        if deadline is not None and now >= deadline:
+            self._phrase_end(deadline, now)
+            deadline = None
+        wait = 0.05
+        if self.gen is not None or self.pending:
+            wait = self._play(now)
+        if deadline is not None:
+            wait = min(wait, deadline - now)
+        return max(0.0, wait)
+
+    def silence_threshold(self) -> float:
+        c = self.cfg
+        if not self.iois:
+            return c.silence_max
+        return float(min(c.silence_max, max(c.silence_min, c.silence_factor * float(np.median(self.iois)))))
+
+    def phrase_deadline(self) -> float | None:
+        if len(self.clusterer) == 0:
+            return None
+        if self.clusterer.held:
+            # keys still down: a stuck key must not block forever
+            return self.last_event + 10.0
+        return self.last_release + self.silence_threshold()
+
+    def _event(self, kind: int, note: int, vel: int, t: float) -> None:
+        self.last_event = max(self.last_event, t)
+        if kind == 1:
+            self.stats.notes_in += 1
+            if self.last_onset >= 0 and len(self.clusterer) > 0:
+                d = t - self.last_onset
+                if d > self.cfg.chord_window:
+                    self.iois.append(d)
+            self.last_onset = t
+            self.on_times[note] = (t, vel)
+            self.clusterer.note_on(note, vel, t)
+            if self.gen is not None or self.pending or self.sent:
+                self._player_interrupts()
+        elif kind == 2:
+            if self.clusterer.note_off(note, t):
+                self.last_release = t
+            on = self.on_times.pop(note, None)
+            if on is not None:
+                self.key.add(note, t - on[0], t)
+        elif kind == 3:
+            self.clusterer.release_all(t)
+            self.last_release = t
+            self.on_times.clear()
+
+    def _player_interrupts(self) -> None:
+        mode = self.cfg.on_play
+        if mode == "stop":
+            self.stats.interrupted += 1
+            self.stop_answer()
+        elif mode == "duck" and not self.ducked:
+            self._layer_gain(self.cfg.duck_gain)
+            self.ducked = True
+
+    def _phrase_end(self, deadline: float, now: float) -> None:
+        items = self.clusterer.take(deadline)
+        if not items:
+            return
+        self.stats.phrases += 1
+        self.stats.wake_late_ms.append((now - deadline) * 1e3)
+        with self.lock:
+            self.model.learn(items)
+            if self.cfg.mode != "accompaniment":
+                self._start_answer(items, deadline, now)
+        if self.ducked:
+            self._layer_gain(1.0)
+            self.ducked = False
+
+    # -- answering -------------------------------------------------------------------------------
+    def weights(self) -> np.ndarray:
+        if self.harmony is not None:
+            return np.asarray(self.harmony(), np.float64)
+        if self.key.known:
+            return fitness_weights(self.key.root, self.key.scale)
+        return np.ones(12)
+
+    def _sample_at(self, t: float) -> float:
+        return float(self.engine.now_sample()) - (self.clock() - t) * self.sr
+
+    def _start_answer(self, phrase: list[Item], deadline: float, now: float) -> None:
+        if self.model.n == 0 or not phrase:
+            return
+        self.stop_answer()
+        ctx = phrase if self.cfg.mode == "continuation" else phrase[-1:]
+        self.gen = self.model.start_answer(ctx, self.weights())
+        self.answer_phrase = phrase
+        self.answer_index = 0
+        n = int(round(len(phrase) * self.cfg.answer_factor))
+        self.answer_target = max(self.cfg.min_answer, min(self.cfg.max_answer, n))
+        self.pending.clear()
+        self.sent = []
+        start = self._sample_at(now) + self.cfg.latency_s * self.sr
+        if self.cfg.rhythm == "metrical":
+            start = self._next_grid(start)
+        self.answer_next_sample = start
+        self._deadline_sample = self._sample_at(deadline)
+        self._first_pending = True
+        self.stats.answers += 1
+        self._generate_one()
+
+    def _next_grid(self, sample: float) -> float:
+        """The first metrical grid point at or after ``sample`` (engine beat clock)."""
+        st = getattr(self.engine, "state", None)
+        if st is None:
+            return sample
+        p = st.p
+        bpm = float(p[P_BPM]) or 120.0
+        spb = self.sr * 60.0 / bpm
+        step = spb / max(1, self.cfg.metrical_div)
+        beat0 = float(p[P_BEAT])
+        s0 = float(st.st[S_SAMPLE])
+        pos = (sample - s0) / spb + beat0            # beat position at ``sample``
+        k = math.ceil(pos * self.cfg.metrical_div - 1e-9)
+        return s0 + (k / self.cfg.metrical_div - beat0) * spb if k >= 0 else sample + step
+
+    def _ioi_dur(self, it: Item) -> tuple[float, float]:
+        c = self.cfg
+        if c.rhythm == "natural":
+            return it.ioi, it.dur
+        if c.rhythm == "input" and self.answer_phrase:
+            src = self.answer_phrase[self.answer_index % len(self.answer_phrase)]
+            return src.ioi, src.dur
+        if c.rhythm == "metrical":
+            st = getattr(self.engine, "state", None)
+            bpm = float(st.p[P_BPM]) if st is not None else 120.0
+            step = 60.0 / (bpm or 120.0) / max(1, c.metrical_div)
+            k = max(1, int(round(it.ioi / step)))
+            return k * step, min(it.dur, k * step * 0.95)
+        step = c.linear_step
+        if step <= 0:
+            iois = [x.ioi for x in self.answer_phrase[:-1]] or [0.25]
+            step = float(np.median(iois))
+        return step, step * 0.9
+
+    def _generate_one(self) -> bool:
+        if self.gen is None:
+            return False
+        if self.gen.alen >= self.answer_target:
+            self._finish_generation()
+            return False
+        final = self.cfg.mode == "qa" and self.gen.alen == self.answer_target - 1
+        t0 = time.perf_counter()
+        it = self.gen.step(final=final)
+        if time.perf_counter() - t0 > self.cfg.step_budget_s:
+            self.stats.late_steps += 1
+        if it is None:
+            self._finish_generation()
+            return False
+        ioi, dur = self._ioi_dur(it)
+        ioi = min(max(ioi, 0.03), 2.0)
+        dur = min(max(dur, 0.02), 4.0)
+        it.ioi, it.dur = ioi, dur
+        self.pending.append((self.answer_next_sample, it))
+        self.answer_next_sample += ioi * self.sr
+        self.answer_index += 1
+        return True
+
+    def _finish_generation(self) -> None:
+        if self.gen is not None:
+            self.answers_log.append({"pitches": [i.pitch for i in self.gen.items],
+                                     "context": [i.pitch for i in self.answer_phrase]})
+        self.gen = None
+
+    def _play(self, now: float) -> float:
+        """Send due notes; generate ahead; returns seconds until work is due again."""
+        now_s = self._sample_at(now)
+        horizon = now_s + self.cfg.horizon_s * self.sr
+        while self.gen is not None and (not self.pending or self.pending[-1][0] < horizon):
+            if not self._generate_one():
+                break
+        send_until = now_s + self.cfg.lookahead_s * self.sr
+        while self.pending and self.pending[0][0] <= send_until:
+            on, it = self.pending.popleft()
+            self._send(on, it, now_s)
+        if not self.pending and self.gen is None:
+            # finished: forget the sent list once every note is over
+            if self.sent and max(off for _, off, _ in self.sent) < now_s:
+                self.sent = []
+            return 0.05
+        if self.pending:
+            return max(0.0005, (self.pending[0][0] - send_until) / self.sr)
+        return 0.005
+
+    def _send(self, on: float, it: Item, now_s: float) -> None:
+        e = self.engine
+        if self._first_pending:
+            self._first_pending = False
+            self.stats.answer_latency_ms.append((on - self._deadline_sample) / self.sr * 1e3)
+        if on < now_s:
+            self.stats.late_notes += 1
+        off = on + it.dur * self.sr
+        vel = self.cfg.velocity or it.vel
+        for note in it.notes():
+            if not 0 <= note <= 127:
+                continue
+            ok = e.note_on(note, vel, layer=LAYER_ANSWER, time=on, ring=RING_ANSWER)
+            if not ok:
+                self.stats.dropped += 1
+                continue
+            if not e.note_off(note, layer=LAYER_ANSWER, time=off, ring=RING_ANSWER):
+                self.stats.dropped += 1
+            self.sent.append((on, off, note))
+            self.stats.answer_notes += 1
+
+    def stop_answer(self) -> None:
+        """Silence the answer now: nothing more is sent, sounding and scheduled notes are released."""
+        self._finish_generation()
+        self.pending.clear()
+        if self.engine is None or not self.sent:
+            self.sent = []
+            return
+        now_s = float(self.engine.now_sample())
+        for on, off, note in self.sent:
+            if off > now_s:
+                # a note scheduled in the future is released right after it starts
+                t = -1.0 if on <= now_s else on + 1.0
+                if not self.engine.note_off(note, layer=LAYER_ANSWER, time=t, ring=RING_ANSWER):
+                    self.stats.dropped += 1
+        self.sent = []
+
+    def _layer_gain(self, g: float) -> None:
+        if self.engine is not None and not self.engine.command(C_LAYER, float(LAYER_ANSWER), float(LF_GAIN),
+                                                               float(g), ring=RING_ANSWER):
+            self.stats.dropped += 1
+
+    # -- memory ------------------------------------------------------------------------------------
+    def save(self, path: str) -> None:
+        with self.lock:
+            self.model.save(path)
+
+    def load(self, path: str) -> None:
+        with self.lock:
+            self.model.load(path)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.model.clear()
+            self.key.clear()
+
+
+__all__ = ["Continuator", "ContinuatorStats"]
