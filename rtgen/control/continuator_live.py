@@ -197,6 +197,8 @@ class Continuator:
             on = self.on_times.pop(note, None)
             if on is not None:
                 self.key.add(note, t - on[0], t)
+                if self.key.known:
+                    self.model.set_key(self.key.root, self.key.mode)
         elif kind == 3:
             self.clusterer.release_all(t)
             self.last_release = t
@@ -241,7 +243,7 @@ class Continuator:
             return
         self.stop_answer()
         ctx = phrase if self.cfg.mode == "continuation" else phrase[-1:]
-        self.gen = self.model.start_answer(ctx, self.weights())
+        self.gen = self.model.start_answer(ctx, self.weights(), phrase)
         self.answer_phrase = phrase
         self.answer_index = 0
         n = int(round(len(phrase) * self.cfg.answer_factor))
@@ -297,7 +299,7 @@ class Continuator:
         if self.gen.alen >= self.answer_target:
             self._finish_generation()
             return False
-        final = self.cfg.mode == "qa" and self.gen.alen == self.answer_target - 1
+        final = self.gen.alen == self.answer_target - 1
         t0 = time.perf_counter()
         it = self.gen.step(final=final)
         if time.perf_counter() - t0 > self.cfg.step_budget_s:
