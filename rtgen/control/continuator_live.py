@@ -44,18 +44,83 @@ class ContinuatorStats:
     dropped: int = 0                     # engine ring full
     late_steps: int = 0                  # generation steps over budget
     late_notes: int = 0                  # notes sent after their own time had passed
-    answer_latency_ms: list[float] = field(default_factory=list)   # phrase end -> first answer note
+    in_time_answers: int = 0             # answers placed on the next phrase's downbeat
+    answer_latency_ms: list[float] = field(default_factory=list)   # = answer_latency_from_detection_ms
+    # the first answer note's onset (or, if later, the moment it was handed to the engine) ...
+    answer_latency_from_note_off_ms: list[float] = field(default_factory=list)  # ... after the last note-off
+    answer_latency_from_detection_ms: list[float] = field(default_factory=list)  # ... after the phrase-end decision
+    answer_compute_ms: list[float] = field(default_factory=list)   # decision -> first note handed to the engine
     wake_late_ms: list[float] = field(default_factory=list)        # deadline timer lateness
 
     def summary(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if not isinstance(v, list)}
-        for k in ("answer_latency_ms", "wake_late_ms"):
+        for k in ("answer_latency_ms", "answer_latency_from_note_off_ms", "answer_latency_from_detection_ms",
+                  "answer_compute_ms", "wake_late_ms"):
             v = getattr(self, k)
             if v:
                 a = np.asarray(v)
                 d[k] = {"n": int(a.size), "min": float(a.min()), "median": float(np.median(a)),
                         "max": float(a.max())}
         return d
+
+
+def estimate_pulse(onsets: list[float], tolerance: float = 0.12) -> float | None:
+    """The player's pulse (seconds) when the onsets sit on a regular grid, else None (free time).
+
+    The grid unit is the longest unit, an inter-onset interval divided by 1..4, that the
+    intervals are whole multiples of: within ``tolerance`` of the unit on average, 0.3 at
+    worst (a human player's timing wavers), the unit 0.1-1.2 s; at least 4 intervals.
+    """
+    iois = np.diff(np.asarray(onsets, np.float64))
+    iois = iois[iois > 0.03]
+    if iois.size < 4:
+        return None
+    best = None
+    for base in np.unique(np.round(iois, 3)):
+        for k in (1, 2, 3, 4):
+            u = float(base) / k
+            if not 0.1 <= u <= 1.2:
+                continue
+            units = iois / u
+            # the unit itself must be close to the intervals actually played (not a tiny subdivision)
+            dev = np.abs(units - np.round(units))
+            if (np.round(units).min() >= 1 and float(dev.mean()) <= tolerance and float(dev.max()) <= 0.3
+                    and (best is None or u > best)):
+                best = u
+    if best is None:
+        return None
+    # refine: least squares over the intervals' unit counts
+    cnt = np.round(iois / best)
+    return float((iois * cnt).sum() / (cnt * cnt).sum())
+
+
+def beat_of(unit: float) -> float:
+    """The tactus: the unit doubled or halved into 0.35-0.9 s (about 67-171 beats per minute)."""
+    b = unit
+    while b < 0.35:
+        b *= 2.0
+    while b > 0.9:
+        b /= 2.0
+    return b
+
+
+def next_phrase_start(t0: float, last_onset: float, unit: float, beat: float, beats_per_bar: int = 0,
+                      earliest: float = 0.0) -> tuple[float, float]:
+    """When the next phrase would begin, as a musician counts it: a whole number of bars after ``t0``.
+
+    The phrase lasts from its first onset ``t0`` to its last onset plus half a unit; the
+    next phrase begins on the first bar line (bars of ``beats_per_bar`` beats, 4 when 0:
+    a phrase alone does not tell 3/4 from 4/4 reliably) at or after both
+    that and ``earliest``. Returns (start, bar length in seconds).
+    """
+    span = (last_onset - t0 + 0.5 * unit) / beat
+    bpb = beats_per_bar if beats_per_bar > 0 else 4
+    bar = bpb * beat
+    n = max(1, math.ceil(span / bpb - 1e-9))
+    start = t0 + n * bar
+    while start < earliest:
+        start += bar
+    return start, bar
 
 
 class Continuator:
@@ -98,6 +163,13 @@ class Continuator:
         self.ducked = False
         self.answers_log: deque[dict[str, Any]] = deque(maxlen=256)
         self.lock = threading.Lock()                          # guards the model (save/load/clear)
+        self.in_time: tuple[float, float, float] | None = None  # (next phrase start, pulse, bar) in tempo
+        self._in_time_start: float | None = None
+        self._bar_s = 0.0
+        self._note_off_sample = 0.0
+        self._deadline_sample = 0.0
+        self._decision_perf = 0.0
+        self._first_pending = False
 
     # -- input (any thread) --------------------------------------------------------------------
     def midi_listener(self, ev: Any, t: float, sample: float) -> None:
@@ -171,12 +243,35 @@ class Continuator:
         return float(min(c.silence_max, max(c.silence_min, c.silence_factor * float(np.median(self.iois)))))
 
     def phrase_deadline(self) -> float | None:
+        """When the phrase is over if nothing more is played: after a silence, or in tempo before the next downbeat."""
         if len(self.clusterer) == 0:
             return None
         if self.clusterer.held:
             # keys still down: a stuck key must not block forever
             return self.last_event + 10.0
-        return self.last_release + self.silence_threshold()
+        silence = self.last_release + self.silence_threshold()
+        it = self.in_time
+        if it is None:
+            return silence
+        start, unit, _bar = it
+        # decide just in time for the downbeat, unless the player would simply play on
+        if start - self.last_onset >= 1.5 * unit:
+            return min(silence, start - self.cfg.lookahead_s - 0.02)
+        return silence
+
+    def _update_tempo(self) -> None:
+        """Re-estimate whether the current phrase is in tempo, and where the next phrase would begin."""
+        self.in_time = None
+        if not self.cfg.in_time:
+            return
+        ons = self.clusterer.onsets()
+        unit = estimate_pulse(ons, self.cfg.tempo_tolerance)
+        if unit is None:
+            return
+        beat = beat_of(unit)
+        start, bar = next_phrase_start(ons[0], ons[-1], unit, beat, self.cfg.beats_per_bar,
+                                       earliest=ons[-1] + unit)
+        self.in_time = (start, unit, bar)
 
     def _event(self, kind: int, note: int, vel: int, t: float) -> None:
         self.last_event = max(self.last_event, t)
@@ -189,6 +284,7 @@ class Continuator:
             self.last_onset = t
             self.on_times[note] = (t, vel)
             self.clusterer.note_on(note, vel, t)
+            self._update_tempo()
             if self.gen is not None or self.pending or self.sent:
                 self._player_interrupts()
         elif kind == 2:
@@ -214,9 +310,16 @@ class Continuator:
             self.ducked = True
 
     def _phrase_end(self, deadline: float, now: float) -> None:
+        self._decision_perf = time.perf_counter()
+        in_time = self.in_time
+        self.in_time = None
+        note_off = self.last_release
         items = self.clusterer.take(deadline)
         if not items:
             return
+        self._in_time_start = in_time[0] if in_time is not None else None
+        self._bar_s = in_time[2] if in_time is not None else 0.0
+        self._note_off_sample = self._sample_at(note_off) if self.engine is not None else 0.0
         self.stats.phrases += 1
         self.stats.wake_late_ms.append((now - deadline) * 1e3)
         with self.lock:
@@ -251,7 +354,16 @@ class Continuator:
         self.pending.clear()
         self.sent = []
         start = self._sample_at(now) + self.cfg.latency_s * self.sr
-        if self.cfg.rhythm == "metrical":
+        its = self._in_time_start
+        if its is not None:
+            # in tempo: on the downbeat where the next phrase would begin (a bar later if too close)
+            s_its = self._sample_at(its)
+            bar = self._bar_s * self.sr
+            while s_its < start and bar > 0:
+                s_its += bar
+            start = s_its
+            self.stats.in_time_answers += 1
+        elif self.cfg.rhythm == "metrical":
             start = self._next_grid(start)
         self.answer_next_sample = start
         self._deadline_sample = self._sample_at(deadline)
@@ -346,7 +458,12 @@ class Continuator:
         e = self.engine
         if self._first_pending:
             self._first_pending = False
-            self.stats.answer_latency_ms.append((on - self._deadline_sample) / self.sr * 1e3)
+            st = self.stats
+            st.answer_compute_ms.append((time.perf_counter() - self._decision_perf) * 1e3)
+            eff = max(on, self._sample_at(self.clock()))       # sounding, or handed over late
+            st.answer_latency_ms.append((eff - self._deadline_sample) / self.sr * 1e3)
+            st.answer_latency_from_detection_ms.append(st.answer_latency_ms[-1])
+            st.answer_latency_from_note_off_ms.append((eff - self._note_off_sample) / self.sr * 1e3)
         if on < now_s:
             self.stats.late_notes += 1
         off = on + it.dur * self.sr

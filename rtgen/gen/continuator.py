@@ -119,7 +119,7 @@ class ContinuatorConfig:
     on_play: str = "stop"                # stop | duck | keep
     duck_gain: float = 0.3
     in_time: bool = True                 # a player in tempo is answered on the next phrase's downbeat
-    beats_per_bar: int = 0               # phrase grid in beats (0: 4, or 3 for a phrase in triple time)
+    beats_per_bar: int = 4               # the phrase grid in beats (bars)
     tempo_tolerance: float = 0.12        # onsets within this fraction of a beat of the grid count as in time
     latency_s: float = 0.006             # first answer note = phrase end + this (engine sample clock)
     lookahead_s: float = 0.05            # notes are sent to the engine this long before they sound
