@@ -510,6 +510,15 @@ class Continuator:
         with self.lock:
             self.model.load(path)
 
+    def load_library(self, source: str) -> int:
+        """Load a style library (a saved .npz, MIDI files, or a music21 corpus name); returns its notes."""
+        with self.lock:
+            return self.model.load_library(source)
+
+    def save_library(self, path: str) -> None:
+        with self.lock:
+            self.model.save_library(path)
+
     def clear(self) -> None:
         with self.lock:
             self.model.clear()

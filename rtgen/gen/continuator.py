@@ -534,7 +534,7 @@ class NoteMemory:
         except FileNotFoundError:
             raise ConfigError(f"{what}: no such file") from None
         except ValueError as e:
-            why = ("it holds Python objects (pickled data), which rtgen never loads"
+            why = ("not an .npz file, or one holding Python objects (rtgen never unpickles)"
                    if "pickle" in str(e) else "not a valid .npz file")
             raise ConfigError(f"{what}: {why}") from None
         except (OSError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError, TypeError) as e:
