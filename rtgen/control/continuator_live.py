@@ -346,7 +346,8 @@ class Continuator:
             return
         self.stop_answer()
         ctx = phrase if self.cfg.mode == "continuation" else phrase[-1:]
-        self.gen = self.model.start_answer(ctx, self.weights(), phrase)
+        key = (self.key.root, self.key.mode) if self.key.known else None
+        self.gen = self.model.start_answer(ctx, self.weights(), phrase, key)
         self.answer_phrase = phrase
         self.answer_index = 0
         n = int(round(len(phrase) * self.cfg.answer_factor))

@@ -99,8 +99,8 @@ class ContinuatorConfig:
     transpose: bool = True               # interval viewpoints (each phrase counts in every transposition)
     # the answer
     temperature: float = 0.7             # < 1 sharpens the model's distribution when sampling
-    harmonic_s: float = 0.6              # 1 = model only; lower weighs the harmonic fitness more
-    contour_sigma: float = 6.0           # semitones: the pull towards the phrase's contour (0: off)
+    harmonic_s: float = 0.6              # S: the answer samples P_model x fitness ** (3 (1 - S)); 1 = model only
+    contour_sigma: float = 3.5           # semitones: the pull towards the phrase's contour (0: off)
     end_on_stable: bool = True           # the last note lands on a stable degree (tonic, 3rd, 5th)
     max_copy: int = 6                    # longest verbatim copy of the memory allowed (>= 1)
     max_cycle_turns: int = 2             # a 2-4-note cycle may run at most this many turns
@@ -843,8 +843,8 @@ class ContinuatorModel:
 
     # -- generation ---------------------------------------------------------------------------
     def start_answer(self, context: list[Item], weights: np.ndarray | None = None,
-                     phrase: list[Item] | None = None) -> AnswerGen:
-        return AnswerGen(self, context, weights, phrase)
+                     phrase: list[Item] | None = None, key: tuple[int, int] | None = None) -> AnswerGen:
+        return AnswerGen(self, context, weights, phrase, key)
 
 
 def fitness_weights(root: int, scale: tuple[int, ...], chord: tuple[int, ...] = ()) -> np.ndarray:
@@ -857,27 +857,12 @@ def fitness_weights(root: int, scale: tuple[int, ...], chord: tuple[int, ...] = 
     return w
 
 
-def stable_degrees(weights: np.ndarray) -> np.ndarray:
-    """Weights of each pitch class for a phrase ending: the tonic, then its 3rd and 5th.
-
-    The tonic is the most weighted pitch class of ``weights`` that has a scale 3rd and 5th
-    above it (the key's tonic for :func:`fitness_weights`).
-    """
-    w = np.asarray(weights, np.float64)
-    inscale = w >= 1.0
-    best, score = int(np.argmax(w)), -1.0
-    for r in range(12):
-        if not inscale[r] or not inscale[(r + 7) % 12]:
-            continue
-        third = inscale[(r + 4) % 12] or inscale[(r + 3) % 12]
-        s = w[r] * 2 + w[(r + 7) % 12] + (1.0 if third else 0.0)
-        if s > score:
-            best, score = r, s
-    out = np.full(12, 0.02)
-    out[best] = 1.0
-    out[(best + 7) % 12] = 0.35
-    third = (best + 4) % 12 if inscale[(best + 4) % 12] else (best + 3) % 12
-    out[third] = 0.35
+def stable_degrees(root: int, mode: int) -> np.ndarray:
+    """Weights of each pitch class for a phrase's last note: the tonic, then the 5th and the 3rd."""
+    out = np.full(12, 0.01)
+    out[root % 12] = 1.0
+    out[(root + 7) % 12] = 0.3
+    out[(root + (3 if mode else 4)) % 12] = 0.3
     return out
 
 
@@ -885,11 +870,13 @@ class AnswerGen:
     """Generates one answer note by note (each step bounded by the memory and library sizes).
 
     ``context`` is what the answer continues (the phrase, or its last note in question and
-    answer), ``phrase`` the player's phrase whose rhythm, dynamics, chords and contour it follows.
+    answer), ``phrase`` the player's phrase whose rhythm, dynamics, chords and contour it
+    follows, ``key`` (tonic pitch class, 0 major / 1 minor) where it comes to rest (None:
+    found from the phrase).
     """
 
     def __init__(self, model: ContinuatorModel, context: list[Item], weights: np.ndarray | None,
-                 phrase: list[Item] | None = None) -> None:
+                 phrase: list[Item] | None = None, key: tuple[int, int] | None = None) -> None:
         self.m = model
         cfg = model.cfg
         self.weights = np.ones(12) if weights is None else np.asarray(weights, np.float64)
@@ -900,14 +887,19 @@ class AnswerGen:
         self.alen = 0
         self.items: list[Item] = []
         self.ended = False
-        self.ref = model.key_ref
-        if self.ref < 0 and self.ctx.size:
-            r, mo, _ = detect_key(self.ctx)
-            self.ref = key_referent(r, mo)
+        if key is None:
+            pp0 = self.stm_ctx if self.stm_ctx.size else self.ctx
+            if pp0.size:
+                r, mo, _ = detect_key(pp0)
+                key = (r, mo)
+            else:
+                key = (0, 0)
+        self.key = key
+        self.ref = model.key_ref if model.key_ref >= 0 else key_referent(*key)
         # the harmonic bias: fitness ** gamma (S = 1: none)
-        self.gamma = 2.0 * (1.0 - cfg.harmonic_s)
+        self.gamma = 3.0 * (1.0 - cfg.harmonic_s)
         self.fit = np.maximum(self.weights, 1e-3)[np.arange(128) % 12] ** self.gamma
-        self.stable = stable_degrees(self.weights)[np.arange(128) % 12]
+        self.stable = stable_degrees(*key)[np.arange(128) % 12]
         pp = [it.pitch for it in self.phrase] or [60]
         self.contour = np.asarray(pp, np.float64) - pp[0]
         self.start_pitch = float(pp[-1])
