@@ -49,7 +49,8 @@ class ContinuatorStats:
     # the first answer note's onset (or, if later, the moment it was handed to the engine) ...
     answer_latency_from_note_off_ms: list[float] = field(default_factory=list)  # ... after the last note-off
     answer_latency_from_detection_ms: list[float] = field(default_factory=list)  # ... after the phrase-end decision
-    answer_compute_ms: list[float] = field(default_factory=list)   # decision -> first note handed to the engine
+    answer_compute_ms: list[float] = field(default_factory=list)   # decision -> first note computed, queued
+    answer_in_time: list[bool] = field(default_factory=list)       # per answer (aligned with the latencies)
     wake_late_ms: list[float] = field(default_factory=list)        # deadline timer lateness
 
     def summary(self) -> dict[str, Any]:
@@ -371,6 +372,8 @@ class Continuator:
         self._first_pending = True
         self.stats.answers += 1
         self._generate_one()
+        # the first note is ready to leave at its time (now, or on the downbeat in tempo)
+        self.stats.answer_compute_ms.append((time.perf_counter() - self._decision_perf) * 1e3)
 
     def _next_grid(self, sample: float) -> float:
         """The first metrical grid point at or after ``sample`` (engine beat clock)."""
@@ -436,12 +439,21 @@ class Continuator:
         self.gen = None
 
     def _play(self, now: float) -> float:
-        """Send due notes; generate ahead; returns seconds until work is due again."""
+        """Send due notes; generate ahead; returns seconds until work is due again.
+
+        Due notes go first (the first answer note leaves before anything else is computed),
+        then the answer is generated up to ``horizon_s`` ahead, then what became due is sent.
+        """
         now_s = self._sample_at(now)
+        send_until = now_s + self.cfg.lookahead_s * self.sr
+        while self.pending and self.pending[0][0] <= send_until:
+            on, it = self.pending.popleft()
+            self._send(on, it, now_s)
         horizon = now_s + self.cfg.horizon_s * self.sr
         while self.gen is not None and (not self.pending or self.pending[-1][0] < horizon):
             if not self._generate_one():
                 break
+        now_s = self._sample_at(self.clock())
         send_until = now_s + self.cfg.lookahead_s * self.sr
         while self.pending and self.pending[0][0] <= send_until:
             on, it = self.pending.popleft()
@@ -460,11 +472,11 @@ class Continuator:
         if self._first_pending:
             self._first_pending = False
             st = self.stats
-            st.answer_compute_ms.append((time.perf_counter() - self._decision_perf) * 1e3)
             eff = max(on, self._sample_at(self.clock()))       # sounding, or handed over late
             st.answer_latency_ms.append((eff - self._deadline_sample) / self.sr * 1e3)
             st.answer_latency_from_detection_ms.append(st.answer_latency_ms[-1])
             st.answer_latency_from_note_off_ms.append((eff - self._note_off_sample) / self.sr * 1e3)
+            st.answer_in_time.append(self._in_time_start is not None)
         if on < now_s:
             self.stats.late_notes += 1
         off = on + it.dur * self.sr

@@ -132,7 +132,8 @@ def _parse_file(path: Path) -> list[Melody]:
 def load_melodies(source: str, max_melodies: int | None = None, cache: bool = True) -> list[Melody]:
     """Melodies of a file, a folder of files, or a music21 corpus name (see the module docstring)."""
     p = Path(source)
-    if p.suffix.lower() in MUSIC_EXT or p.is_dir():
+    local = p.exists() or p.is_absolute() or source.startswith(".")
+    if local or (p.suffix.lower() in MUSIC_EXT and p.parent == Path(".")):
         if not p.exists():
             raise ConfigError(f"{source}: no such file or folder")
         files = sorted(f for f in p.rglob("*") if f.suffix.lower() in MUSIC_EXT) if p.is_dir() else [p]
@@ -148,7 +149,12 @@ def load_melodies(source: str, max_melodies: int | None = None, cache: bool = Tr
             except (OSError, ValueError, TypeError):
                 mels = []
         if not mels:
-            mels = _parse_corpus(source)
+            try:
+                mels = _parse_corpus(source)
+            except ConfigError:
+                if p.suffix.lower() in MUSIC_EXT:
+                    raise ConfigError(f"{source}: no such file or folder, nor music21 corpus work") from None
+                raise
             if cp is not None and mels:
                 try:
                     cp.parent.mkdir(parents=True, exist_ok=True)
