@@ -144,3 +144,22 @@ def test_cycle_detection():
     assert not circles([60, 60, 60, 60, 60, 60, 60])                    # a repeated note is no cycle
     assert circles([60, 62, 60, 62, 60])
     assert not circles([60, 62, 64, 65, 67, 69, 71, 72])
+
+
+def test_a_version_1_memory_file_still_loads(tmp_path):
+    import json
+    f = tmp_path / "v1.npz"
+    p = np.array([60, 62, 64, 65, 67, 69, 71, 72, 67, 64, 60], np.int16)
+    n = p.size
+    np.savez_compressed(f, pitch=p, dcls=np.zeros(n, np.int8), vcls=np.zeros(n, np.int8),
+                        phrase=np.array([1] * 8 + [2] * 3, np.int32), vel=np.full(n, 80, np.uint8),
+                        dur=np.full(n, 0.2, np.float32), ioi=np.full(n, 0.25, np.float32),
+                        chord=np.zeros((n, 5), np.int8), nchord=np.zeros(n, np.int8),
+                        meta=np.array(json.dumps({"version": 1, "next_phrase": 3, "config": {}})))
+    m = ContinuatorModel()
+    m.load(str(f))
+    assert m.n == n and m.next_phrase == 3
+    assert [list(x) for x in m.phrases()] == [list(p[:8]), list(p[8:])]
+    assert set(m.memory.ref[:n].tolist()) == {0}                        # C major, found from the notes
+    q = m.predict([60, 62, 64])
+    assert np.argmax(q) == 65

@@ -90,6 +90,7 @@ class ContinuatorConfig:
     viewpoints: tuple[bool, bool, bool] = (True, True, True)
     b_viewpoints: float = 1.0            # entropy-weighting bias across viewpoints
     b_models: float = 1.0                # ... across long-term, library and short-term models
+    ltm_escape: int = 0                  # escape method of the long-term models: 0 = C, 1 = AX
     stm_escape: int = 0                  # escape method of the short-term model: 0 = C, 1 = AX
     combine: str = "arithmetic"          # entropy-weighted arithmetic or geometric mean
     use_stm: bool = True                 # a short-term model of this session and the melody so far
@@ -825,7 +826,8 @@ class ContinuatorModel:
             cs = csym[v]
             models = []
             for mem in (self.memory, self.library):
-                d = self._viewpoint_dist(mem.sym[v], mem.phrase, mem.n, cs, v, cfg.orders[v], pmap)
+                d = self._viewpoint_dist(mem.sym[v], mem.phrase, mem.n, cs, v, cfg.orders[v], pmap,
+                                         cfg.ltm_escape)
                 if d is not None:
                     models.append(d)
             if cfg.use_stm and (stm_ctx.size or self.session):
