@@ -171,6 +171,43 @@ def run(key: str, mels: list[Melody], n_phrases: int, rng: np.random.Generator, 
     emit(f"{g}_step_us", float(np.median(step_us)), "us/note", max=float(np.max(step_us)))
 
 
+def bench_cost_100k(library: str = "essen/altdeu10", trials: int = 20) -> None:
+    """Cost with 100,000 notes learnt and a corpus loaded: learning a phrase, and the decision to the first note.
+
+    The decision to the first note is what the live thread does at a phrase end: learn the
+    phrase, start the answer, compute its first note (target: 30 ms).
+    """
+    rng = np.random.default_rng(0)
+    mels = load_melodies("essen/kinder")
+    m = ContinuatorModel(ContinuatorConfig(max_memory=120_000), seed=0)
+    while m.n < 100_000:
+        x = mels[int(rng.integers(len(mels)))]
+        t = int(rng.integers(-5, 7))
+        m.learn(_items([p + t for p in x.pitches[:16]], x.durations[:16]))
+    m.load_library(library)
+    first: list[float] = []
+    learn: list[float] = []
+    m.step_ns.clear()
+    for k in range(trials):
+        x = mels[k]
+        r, mode, _ = detect_key(x.pitches)
+        items = _items(x.pitches[:12], x.durations[:12])
+        t0 = time.perf_counter()
+        m.learn(items)
+        t1 = time.perf_counter()
+        g = m.start_answer(items, fitness_weights(r, scale_of(r, mode)), items, (r, mode))
+        g.step()
+        first.append((time.perf_counter() - t0) * 1e3)
+        learn.append((t1 - t0) * 1e6 / len(items))
+        for _ in range(11):
+            g.step()
+    step = np.array(m.step_ns) / 1e6
+    emit("continuator_answers/first_note_ms_100k", float(np.median(first)), "ms", "< 30", max(first) < 30.0,
+         max=float(np.max(first)), memory_notes=m.n, library_notes=m.library.n, library=library)
+    emit("continuator_answers/step_ms_100k", float(np.median(step)), "ms/note", max=float(step.max()))
+    emit("continuator_answers/learn_us_per_note_100k", float(np.median(learn)), "us/note", max=float(np.max(learn)))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="100 phrases a corpus instead of 300")
@@ -185,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
                  reason=f"{type(e).__name__}: {e}")
             continue
         run(key, mels, 100 if args.quick else 300, np.random.default_rng(0), cfg)
+    try:
+        bench_cost_100k(trials=5 if args.quick else 20)
+    except Exception as e:
+        emit("continuator_answers/first_note_ms_100k", 0.0, "ms", "< 30", False, reason=f"{type(e).__name__}: {e}")
     return 0
 
 
