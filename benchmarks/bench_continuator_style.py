@@ -83,18 +83,23 @@ def main(argv: list[str] | None = None) -> int:
         emit(f"continuator_style/{key}_markov1", base, "bits/note",
              note="first-order Markov of pitch, PPM-C to order 0, same folds")
         po, _, _ = cross_validated_ic(mels, pitch_only())
-        emit(f"continuator_style/{key}_pitch_only", po, "bits/note", f"<= {IDYOM[key]} (IDyOM pitch only)",
-             po <= IDYOM[key], peer=IDYOM[key], ratio=po / IDYOM[key])
+        if args.quick:        # a subset learns less: compare with the baseline, not the published figures
+            emit(f"continuator_style/{key}_pitch_only", po, "bits/note", "< markov1 (quick subset)", po < base)
+        else:
+            emit(f"continuator_style/{key}_pitch_only", po, "bits/note", f"<= {IDYOM[key]} (IDyOM pitch only)",
+                 po <= IDYOM[key], peer=IDYOM[key], ratio=po / IDYOM[key])
         ic, n, us = cross_validated_ic(mels, ContinuatorConfig())
         row = {"peer": IDYOM[key], "ratio": ic / IDYOM[key], "vs_markov1": base - ic,
                "note": "pitch, interval, interval x degree; long-term + short-term; PPM-C blended"}
         if key in IDYOM_SELECTED:
             row["peer_selected_viewpoints"] = IDYOM_SELECTED[key]
-        emit(f"continuator_style/{key}_bits_per_note", ic, "bits/note", f"<= {IDYOM[key]} (IDyOM)",
-             ic <= IDYOM[key], **row)
-        emit(f"continuator_style/{key}_predict_us", us, "us/prediction", notes_predicted=n)
         if args.quick:
-            print("# quick: a subset, not comparable with the published figures", file=sys.stderr)
+            emit(f"continuator_style/{key}_bits_per_note", ic, "bits/note", "< pitch only (quick subset)", ic < po,
+                 vs_markov1=base - ic)
+        else:
+            emit(f"continuator_style/{key}_bits_per_note", ic, "bits/note", f"<= {IDYOM[key]} (IDyOM)",
+                 ic <= IDYOM[key], **row)
+        emit(f"continuator_style/{key}_predict_us", us, "us/prediction", notes_predicted=n)
     return 0
 
 
