@@ -15,7 +15,8 @@ Figures, per corpus:
   histogram of ending degrees (semitones above the tonic);
 * ``copy_max`` and the copy-length histogram: the longest run of answer notes found
   consecutively (as intervals) in everything learnt, against ``max_copy``;
-* ``previous_song_copy``: the longest run copied from an earlier song's phrases;
+* ``previous_song_copy``: the longest run copied from an earlier song's phrases (as
+  intervals; ``verbatim_*``: the same pitches);
 * ``bits_per_note``: information content of the answers under a model of the style (the
   same corpus's other half, learnt by a separate model), given the phrase, beside random
   in-key notes in the phrase's range (``random_in_key``) and the song's real next phrase
@@ -90,6 +91,7 @@ def run(key: str, mels: list[Melody], n_phrases: int, rng: np.random.Generator, 
     stable = 0
     copies: Counter[int] = Counter()
     prev_copies: list[int] = []
+    prev_verbatim: list[int] = []          # same pitches, not only the same intervals
     ic_ans: list[float] = []
     ic_rand: list[float] = []
     ic_real: list[float] = []
@@ -137,6 +139,7 @@ def run(key: str, mels: list[Melody], n_phrases: int, rng: np.random.Generator, 
             copies[max_copy_length(out, model.phrases())] += 1
             if earlier:
                 prev_copies.append(max_copy_length(out, earlier))
+                prev_verbatim.append(max_copy_length(out, earlier, transposed=False))
             ref = root if mode == 0 else (root + 3) % 12
             ic_ans.append(_ic(judge, p, out, ref))
             lo, hi = min(p) - 2, max(p) + 2
@@ -161,7 +164,9 @@ def run(key: str, mels: list[Melody], n_phrases: int, rng: np.random.Generator, 
          histogram={str(k): v for k, v in sorted(copies.items())})
     if prev_copies:
         emit(f"{g}_previous_song_copy_max", max(prev_copies), "notes", f"<= {cfg.max_copy}",
-             max(prev_copies) <= cfg.max_copy, median=float(np.median(prev_copies)))
+             max(prev_copies) <= cfg.max_copy, median=float(np.median(prev_copies)),
+             verbatim_median=float(np.median(prev_verbatim)), verbatim_max=int(max(prev_verbatim)),
+             verbatim_histogram={str(k): v for k, v in sorted(Counter(prev_verbatim).items())})
     a, r = float(np.mean(ic_ans)), float(np.mean(ic_rand))
     emit(f"{g}_bits_per_note", a, "bits/note", "< random in-key notes", a < r, peer=r, ratio=a / r,
          real_next_phrase=float(np.mean(ic_real)) if ic_real else None)

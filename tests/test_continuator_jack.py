@@ -99,6 +99,7 @@ def _play(mo, phrase: list[tuple[int, float]], gate: float = 0.85) -> tuple[floa
     return t0, last_off
 
 
+@pytest.mark.jack
 def test_live_jam_answers_real_tunes_in_key_in_time_and_cleanly(jack):
     ok, why = engine_available()
     if not ok:
