@@ -52,6 +52,7 @@ phrase circled the same way.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -306,15 +307,10 @@ def _pitch_map(last: int, ref: int, dr: int) -> np.ndarray:
     return out
 
 
-_MAPS: dict[tuple[int, int, int], np.ndarray] = {}
-
-
+@functools.lru_cache(maxsize=1024)           # at most 2 MB of (4, 128) maps
 def pitch_map(last: int, ref: int, dr: int = -1) -> np.ndarray:
-    key = (int(last), int(ref), int(dr))
-    m = _MAPS.get(key)
-    if m is None:
-        m = _pitch_map(*key)
-        _MAPS[key] = m
+    m = _pitch_map(int(last), int(ref), int(dr))
+    m.flags.writeable = False
     return m
 
 
@@ -686,7 +682,7 @@ class ContinuatorModel:
     def learn(self, items: list[Item], key: int | None = None) -> int:
         """Learn one live phrase (long-term memory and session); returns the number of items learnt."""
         t0 = time.perf_counter_ns()
-        items = items[: self.cfg.max_phrase]
+        items = items[: min(self.cfg.max_phrase, self.memory.cap)]
         if not items:
             return 0
         p = np.array([max(0, min(127, int(it.pitch))) for it in items], np.int64)
