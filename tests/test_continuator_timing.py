@@ -101,3 +101,8 @@ def test_a_player_in_free_time_keeps_the_silence_rule():
     assert s["answer_latency_from_detection_ms"]["max"] < 30.0
     assert s["answer_latency_from_note_off_ms"]["max"] == pytest.approx(
         (deadline - last_off) * 1e3 + s["answer_latency_from_detection_ms"]["max"], abs=2.0)
+    # once the answer is over, playing again is a new phrase, not an interruption
+    _run(cont, clock, clock.t + 6.0)
+    _, last_off = _play(cont, notes, clock.t)
+    _run(cont, clock, last_off + 3.0)
+    assert cont.stats.answers == 2 and cont.stats.interrupted == 0

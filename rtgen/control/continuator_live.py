@@ -231,8 +231,8 @@ class Continuator:
             self._phrase_end(deadline, now)
             deadline = None
         wait = 0.05
-        if self.gen is not None or self.pending:
-            wait = self._play(now)
+        if self.gen is not None or self.pending or self.sent:
+            wait = self._play(now)          # (with only ``sent`` left: forgets it once every note is over)
         if deadline is not None:
             wait = min(wait, deadline - now)
         return max(0.0, wait)
