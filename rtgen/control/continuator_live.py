@@ -4,6 +4,17 @@ The pure model (memory, prediction, generation) is :mod:`rtgen.gen.continuator`;
 holds what needs a clock and an engine: phrase segmentation by silence, key tracking, the
 answer's scheduling on the engine's sample clock (``RING_ANSWER``), interruption by the
 player, and the live statistics.
+
+Turn-taking. A player in free time is answered after an adaptive silence (2.5 x the median
+inter-onset interval, 0.25-0.5 s). A player in tempo (onsets on a regular grid:
+:func:`estimate_pulse`) is answered as a musician would: on the bar line where the next
+phrase would begin, counted from the phrase's first note (:func:`next_phrase_start`); the
+decision is taken just before that bar line, or at the silence if that comes first.
+
+Latencies (``ContinuatorStats``): ``answer_latency_from_note_off_ms`` from the player's last
+note-off, ``answer_latency_from_detection_ms`` from the decision to answer (the old
+``answer_latency_ms``), both to the first answer note's onset or, if later, the moment it was
+handed to the engine; ``answer_compute_ms`` from the decision to the first note computed.
 """
 
 from __future__ import annotations
