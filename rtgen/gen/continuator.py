@@ -994,7 +994,7 @@ class AnswerGen:
         p = m._distribution(ctx[-64:], self.ref, stm_ctx=self.stm_ctx, dur=cd[-(min(ctx.size, 64) + 1):],
                             stm_dur=self.stm_dur)
         p = p ** (1.0 / cfg.temperature) * self.fit
-        if cfg.contour_sigma > 0 and self.contour.size > 1:
+        if cfg.contour_sigma > 0 and self.contour.size > 1 and not final:   # the last note: where it rests
             i = self.alen + 1
             target = self.start_pitch + self.contour[i % self.contour.size] - self.contour[0]
             p = p * np.exp(-0.5 * ((np.arange(128) - target) / cfg.contour_sigma) ** 2)
