@@ -76,3 +76,26 @@ def test_a_player_who_circles_may_be_answered_in_circles():
         m.learn(ph)
     outs = [_answer(m, ph, (7, 0)) for _ in range(4)]
     assert any(circles(o) for o in outs)
+
+
+def test_a_new_tune_does_not_replay_the_previous_songs_phrase():
+    # the issue: an answer to a G-major tune replayed six notes verbatim from the previous song
+    prev = [Item(p, 80, d * 0.9, d) for p, d in corpus_melody("oneill1")[:40]]       # D major
+    tune = [Item(p, 80, d * 0.9, d) for p, d in corpus_melody("bach26")[:24]]
+    worst = {}
+    for older in (6, 0):                                  # 0: earlier tunes quoted at most max_copy - 2
+        worst[older] = 0
+        for seed in range(8):
+            m = ContinuatorModel(ContinuatorConfig(max_copy=6, max_copy_older=older), seed=seed)
+            r, mode, _ = detect_key([it.pitch for it in prev])
+            m.set_key(r, mode)
+            m.learn(prev[:20])
+            m.learn(prev[20:])
+            r, mode, _ = detect_key([it.pitch for it in tune])
+            m.set_key(r, mode)
+            m.learn(tune[:12])
+            out = _answer(m, tune[:12], (r, mode))
+            assert max_copy_length(out, m.phrases()) <= 6
+            worst[older] = max(worst[older], max_copy_length(out, [np.array([it.pitch for it in prev])]))
+    assert worst[0] <= 4, worst
+    assert worst[6] > worst[0], worst                     # without the rule the scenario does replay (6 notes)

@@ -107,6 +107,8 @@ class ContinuatorConfig:
     contour_sigma: float = 3.5           # semitones: the pull towards the phrase's contour (0: off)
     end_on_stable: bool = True           # the last note lands on a stable degree (tonic, 3rd, 5th)
     max_copy: int = 6                    # longest verbatim copy of the memory allowed (>= 1)
+    max_copy_older: int = 0              # ... of earlier tunes and of the library (0: max_copy - 2);
+    recent_notes: int = 64               # this tune = since the last key change, at most this many notes
     max_cycle_turns: int = 2             # a 2-4-note cycle may run at most this many turns
     answer_factor: float = 1.0           # answer length = factor x phrase length (items)
     min_answer: int = 4
@@ -640,6 +642,7 @@ class ContinuatorModel:
         self.session: deque[tuple[np.ndarray, np.ndarray, np.ndarray]] = deque()  # (pitches, refs, durs)
         self.session_notes = 0
         self.key_ref = -1                 # the referent (tonic of the signature's major key) now, -1 unknown
+        self.tune_phrase = 1              # the phrase id this tune began with (a key change starts a tune)
         kmax = max(max(self.cfg.orders), max(self.cfg.stm_orders), 3)
         self._counts = [np.zeros((kmax + 1, a)) for a in ALPHABET]
         self._out = [np.zeros(a) for a in ALPHABET]
@@ -668,8 +671,20 @@ class ContinuatorModel:
 
     # -- learning -------------------------------------------------------------------------
     def set_key(self, root: int, mode: int) -> None:
-        """The key the player is in now (scale degrees of what is learnt and predicted count from it)."""
-        self.key_ref = key_referent(root, mode)
+        """The key the player is in now (scale degrees of what is learnt and predicted count from it).
+
+        A change of key starts a new tune: what came before may be quoted less (``max_copy_older``).
+        """
+        ref = key_referent(root, mode)
+        if ref != self.key_ref:
+            self.tune_phrase = self.memory.next_phrase
+        self.key_ref = ref
+
+    def tune_start(self) -> int:
+        """Index in the memory where this tune begins (since the key change, at most ``recent_notes`` back)."""
+        mem = self.memory
+        k = int(np.searchsorted(mem.phrase[: mem.n], self.tune_phrase, side="left"))
+        return max(k, mem.n - self.cfg.recent_notes, 0)
 
     def _ref_for(self, pitches: np.ndarray, durs: np.ndarray | None, key: int | None) -> int:
         if key is not None:
@@ -722,6 +737,7 @@ class ContinuatorModel:
         self.session.clear()
         self.session_notes = 0
         self.key_ref = -1
+        self.tune_phrase = 1
 
     def memory_items(self) -> list[Item]:
         return [self.memory.item(j) for j in range(self.memory.n)]
@@ -1006,6 +1022,14 @@ class AnswerGen:
         for mem in (m.memory, m.library):
             if mem.n:
                 _forbidden(mem.mp64, mem.n, self.ans, self.alen, L, forbid)
+        # older material (before this tune: its key, at most ``recent_notes`` back) and the library: quoted less
+        lo = min(L, cfg.max_copy_older if cfg.max_copy_older > 0 else max(1, L - 2))
+        if lo < L:
+            old = m.tune_start()
+            if old > lo:
+                _forbidden(m.memory.mp64, old, self.ans, self.alen, lo, forbid)
+            if m.library.n:
+                _forbidden(m.library.mp64, m.library.n, self.ans, self.alen, lo, forbid)
         self._cycle_forbid(forbid)
         q = np.where(forbid, 0.0, p)
         if q.sum() <= 1e-300:
