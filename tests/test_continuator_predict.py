@@ -180,3 +180,24 @@ def test_a_version_1_memory_file_still_loads(tmp_path):
     assert set(m.memory.ref[:n].tolist()) == {0}                        # C major, found from the notes
     q = m.predict([60, 62, 64])
     assert np.argmax(q) == 65
+
+
+def test_order_zero_counts_follow_learning_forgetting_and_loading(tmp_path):
+    m = ContinuatorModel(ContinuatorConfig(max_memory=200), seed=0)
+    rng = np.random.default_rng(4)
+    for _ in range(30):                                   # forgets the oldest phrases many times
+        m.learn([Item(int(p), 80, 0.2, float(d)) for p, d in zip(rng.integers(50, 80, 17),
+                                                                  rng.choice([0.25, 0.5], 17), strict=True)])
+    mem = m.memory
+    for v, c0 in enumerate(mem.c0):
+        sv = mem.sym[v, : mem.n]
+        assert np.array_equal(c0, np.bincount(sv[sv >= 0], minlength=c0.size)), v
+    f = tmp_path / "m.npz"
+    m.save(str(f))
+    m2 = ContinuatorModel(ContinuatorConfig(max_memory=200))
+    m2.load(str(f))
+    for a, b in zip(m2.memory.c0, mem.c0, strict=True):
+        assert np.array_equal(a, b)
+    ctx = [int(x) for x in mem.pitch[:6]]
+    m.session.clear()                                     # the session is not saved
+    assert np.allclose(m2.predict(ctx), m.predict(ctx))

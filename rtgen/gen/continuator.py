@@ -320,7 +320,7 @@ def pitch_map(last: int, ref: int, dr: int = -1) -> np.ndarray:
 
 @njit(cache=True, nogil=True)
 def _ppm(ms: np.ndarray, mph: np.ndarray, n: int, cs: np.ndarray, clen: int, kmax: int, a_size: int,
-         counts: np.ndarray, out: np.ndarray, method: int) -> int:
+         counts: np.ndarray, out: np.ndarray, method: int, c0: np.ndarray) -> int:
     """PPM-C blended distribution of the next symbol after context ``cs[:clen]``; returns the longest order seen.
 
     ``ms[:n]`` are the memory's symbols (-1: undefined), ``mph`` its phrase ids (contexts
@@ -328,20 +328,31 @@ def _ppm(ms: np.ndarray, mph: np.ndarray, n: int, cs: np.ndarray, clen: int, kma
     memory position whose k preceding symbols equal the context's last k; each order is
     blended with the estimate below it: P_k(s) = (c_k(s) + q_k P_{k-1}(s)) / (T_k + q_k),
     T_k the order's total count and q_k its number of distinct symbols (escape method C),
-    starting from a uniform order -1.
+    starting from a uniform order -1. ``c0`` holds the order-0 counts when they are known
+    (the memory keeps them up to date); an empty ``c0`` counts them here.
     """
     top = clen if clen < kmax else kmax
     for k in range(top + 1):
         for a in range(a_size):
             counts[k, a] = 0.0
     maxk = -1
+    have0 = c0.size == a_size
+    if have0:
+        for a in range(a_size):
+            counts[0, a] = c0[a]
+            if c0[a] > 0.0:
+                maxk = 0
+    last = cs[clen - 1] if clen > 0 else -1
     for j in range(n):
         s = ms[j]
         if s < 0:
             continue
-        counts[0, s] += 1.0
-        if maxk < 0:
-            maxk = 0
+        if not have0:
+            counts[0, s] += 1.0
+            if maxk < 0:
+                maxk = 0
+        if top == 0 or j == 0 or ms[j - 1] != last or last < 0:
+            continue
         for k in range(1, top + 1):
             jj = j - k
             if jj < 0 or mph[jj] != mph[j]:
@@ -462,6 +473,7 @@ class NoteMemory:
         self.nchord = np.zeros(self.cap, np.int8)
         self.sym = np.full((NVP, self.cap), -1, np.int32)
         self.mp64 = np.zeros(self.cap, np.int64)          # pitch as int64 for the copy scan
+        self.c0 = [np.zeros(a) for a in ALPHABET]         # order-0 counts of each viewpoint
         self.n = 0
         self.next_phrase = 1
 
@@ -493,6 +505,9 @@ class NoteMemory:
         self.sym[:, s:e] = viewpoint_symbols(self.pitch[s:e], self.ref[s:e], first, self.ioi[s:e])
         self.mp64[s:e] = self.pitch[s:e]
         self.n = e
+        for v in range(NVP):
+            sv = self.sym[v, s:e]
+            np.add.at(self.c0[v], sv[sv >= 0], 1.0)
         return k
 
     def _forget(self, need: int) -> None:
@@ -501,15 +516,25 @@ class NoteMemory:
         while drop < self.n and self.phrase[drop] == self.phrase[drop - 1]:
             drop += 1
         keep = self.n - drop
+        for v in range(NVP):                       # the order-0 counts lose what is forgotten
+            sv = self.sym[v, :drop]
+            np.subtract.at(self.c0[v], sv[sv >= 0], 1.0)
         for a in (self.pitch, self.ref, self.phrase, self.vel, self.dur, self.ioi, self.nchord, self.mp64):
             a[:keep] = a[drop: self.n]
         self.chord[:keep] = self.chord[drop: self.n]
         self.sym[:, :keep] = self.sym[:, drop: self.n]
         self.n = keep
 
+    def _recount(self) -> None:
+        for v in range(NVP):
+            sv = self.sym[v, : self.n]
+            self.c0[v][:] = np.bincount(sv[sv >= 0], minlength=ALPHABET[v])[: ALPHABET[v]]
+
     def clear(self) -> None:
         self.n = 0
         self.next_phrase = 1
+        for c in self.c0:
+            c[:] = 0.0
 
     def item(self, j: int) -> Item:
         c = tuple(int(x) for x in self.chord[j, : int(self.nchord[j])])
@@ -594,6 +619,7 @@ class NoteMemory:
         first[1:] = self.phrase[1:n] != self.phrase[: n - 1]
         self.sym[:, :n] = viewpoint_symbols(self.pitch[:n], self.ref[:n], first, self.ioi[:n])
         self.mp64[:n] = self.pitch[:n]
+        self._recount()
         self.next_phrase = max(int(meta.get("next_phrase", 1)), int(self.phrase[n - 1]) + 1 if n else 1)
 
 
@@ -646,6 +672,7 @@ class ContinuatorModel:
         kmax = max(max(self.cfg.orders), max(self.cfg.stm_orders), 3)
         self._counts = [np.zeros((kmax + 1, a)) for a in ALPHABET]
         self._out = [np.zeros(a) for a in ALPHABET]
+        self._no_c0 = np.zeros(0)
         self._forbid = np.zeros(128, np.bool_)
         self.learn_ns: deque[int] = deque(maxlen=4096)
         self.step_ns: deque[int] = deque(maxlen=4096)
@@ -683,7 +710,7 @@ class ContinuatorModel:
     def tune_start(self) -> int:
         """Index in the memory where this tune begins (since the key change, at most ``recent_notes`` back)."""
         mem = self.memory
-        k = int(np.searchsorted(mem.phrase[: mem.n], self.tune_phrase, side="left"))
+        k = int(np.searchsorted(mem.phrase[: mem.n], np.int32(self.tune_phrase), side="left"))
         return max(k, mem.n - self.cfg.recent_notes, 0)
 
     def _ref_for(self, pitches: np.ndarray, durs: np.ndarray | None, key: int | None) -> int:
@@ -792,12 +819,14 @@ class ContinuatorModel:
 
     # -- prediction ------------------------------------------------------------------------------
     def _viewpoint_dist(self, mem_sym: np.ndarray, mem_ph: np.ndarray, n: int, ctx_sym: np.ndarray,
-                        v: int, kmax: int, pmap: np.ndarray, method: int = 0) -> np.ndarray | None:
+                        v: int, kmax: int, pmap: np.ndarray, method: int = 0,
+                        c0: np.ndarray | None = None) -> np.ndarray | None:
         """One model's prediction of one viewpoint, mapped to the 128 pitches (None: undefined)."""
         if n == 0:
             return None
         out = self._out[v]
-        maxk = _ppm(mem_sym, mem_ph, n, ctx_sym, ctx_sym.size, kmax, ALPHABET[v], self._counts[v], out, method)
+        maxk = _ppm(mem_sym, mem_ph, n, ctx_sym, ctx_sym.size, kmax, ALPHABET[v], self._counts[v], out, method,
+                    self._no_c0 if c0 is None else c0)
         if maxk < 0:
             return None
         idx = pmap[v]
@@ -886,7 +915,7 @@ class ContinuatorModel:
             models = []
             for mem in (self.memory, self.library):
                 d = self._viewpoint_dist(mem.sym[v], mem.phrase, mem.n, cs, v, self._order(cfg.orders, v), pmap,
-                                         cfg.ltm_escape)
+                                         cfg.ltm_escape, mem.c0[v])
                 if d is not None:
                     models.append(d)
             if cfg.use_stm and (stm_ctx.size or self.session):
