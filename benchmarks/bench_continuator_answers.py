@@ -35,7 +35,7 @@ from collections import Counter
 
 import numpy as np
 
-from benchmarks.common import emit
+from benchmarks.common import emit, failed
 from rtgen.gen.continuator import (
     ContinuatorConfig,
     ContinuatorModel,
@@ -153,7 +153,7 @@ def run(key: str, mels: list[Melody], n_phrases: int, rng: np.random.Generator, 
                 corr.append(float(np.corrcoef(out[:k], p[:k])[0, 1]))
     n = max(1, done)
     g = f"continuator_answers/{key}"
-    emit(f"{g}_phrases", done, "phrases", songs=min(len(songs), si + 1))
+    emit(f"{g}_phrases", done, "phrases", f">= {n_phrases}", done >= n_phrases, songs=min(len(songs), si + 1))
     emit(f"{g}_cycle_rate", cycles / n, "fraction", "== 0", cycles == 0)
     emit(f"{g}_length_ratio", float(np.mean(ratios)), "answer/phrase notes", "0.8..1.2",
          0.8 <= float(np.mean(ratios)) <= 1.2, min=float(np.min(ratios)))
@@ -170,10 +170,11 @@ def run(key: str, mels: list[Melody], n_phrases: int, rng: np.random.Generator, 
     a, r = float(np.mean(ic_ans)), float(np.mean(ic_rand))
     emit(f"{g}_bits_per_note", a, "bits/note", "< random in-key notes", a < r, peer=r, ratio=a / r,
          real_next_phrase=float(np.mean(ic_real)) if ic_real else None)
-    emit(f"{g}_random_in_key_bits_per_note", r, "bits/note")
+    emit(f"{g}_random_in_key_bits_per_note", r, "bits/note", "> the answers'", r > a)
     emit(f"{g}_contour_corr", float(np.mean(corr)) if corr else 0.0, "pearson r", "> 0",
          bool(corr) and float(np.mean(corr)) > 0)
-    emit(f"{g}_step_us", float(np.median(step_us)), "us/note", max=float(np.max(step_us)))
+    med = float(np.median(step_us))
+    emit(f"{g}_step_us", med, "us/note", "< 30000", med < 30000, max=float(np.max(step_us)))
 
 
 def bench_cost_100k(library: str = "essen/altdeu10", trials: int = 20) -> None:
@@ -209,8 +210,10 @@ def bench_cost_100k(library: str = "essen/altdeu10", trials: int = 20) -> None:
     step = np.array(m.step_ns) / 1e6
     emit("continuator_answers/first_note_ms_100k", float(np.median(first)), "ms", "< 30", max(first) < 30.0,
          max=float(np.max(first)), memory_notes=m.n, library_notes=m.library.n, library=library)
-    emit("continuator_answers/step_ms_100k", float(np.median(step)), "ms/note", max=float(step.max()))
-    emit("continuator_answers/learn_us_per_note_100k", float(np.median(learn)), "us/note", max=float(np.max(learn)))
+    emit("continuator_answers/step_ms_100k", float(np.median(step)), "ms/note", "< 30", float(np.median(step)) < 30,
+         max=float(step.max()))
+    emit("continuator_answers/learn_us_per_note_100k", float(np.median(learn)), "us/note", "< 1000",
+         float(np.median(learn)) < 1000, max=float(np.max(learn)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,14 +226,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             mels = load_melodies(src)
         except Exception as e:
-            emit(f"continuator_answers/{key}_cycle_rate", 0.0, "fraction", "== 0", False,
-                 reason=f"{type(e).__name__}: {e}")
+            failed(f"continuator_answers/{key}_cycle_rate", "fraction", "== 0", e)
             continue
         run(key, mels, 100 if args.quick else 300, np.random.default_rng(0), cfg)
     try:
         bench_cost_100k(trials=5 if args.quick else 20)
     except Exception as e:
-        emit("continuator_answers/first_note_ms_100k", 0.0, "ms", "< 30", False, reason=f"{type(e).__name__}: {e}")
+        failed("continuator_answers/first_note_ms_100k", "ms", "< 30", e)
     return 0
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from rtgen.gen.continuator import ContinuatorConfig, Item, circles, max_copy_length
 from rtgen.gen.keydetect import detect_key, in_scale
-from tests.midi_harness import JackServer, corpus_melody, engine_available, jackd_path
+from tests.midi_harness import JackServer, corpus_melody, jackd_path
 
 ANSWER_CH = 1                 # LAYER_ANSWER goes out on channel 2
 PLAYER_CH = 0
@@ -101,9 +101,6 @@ def _play(mo, phrase: list[tuple[int, float]], gate: float = 0.85) -> tuple[floa
 
 @pytest.mark.jack
 def test_live_jam_answers_real_tunes_in_key_in_time_and_cleanly(jack):
-    ok, why = engine_available()
-    if not ok:
-        pytest.skip(why)
     import rtmidi
 
     from rtgen.config import EngineSpec
@@ -180,9 +177,6 @@ def test_live_jam_answers_real_tunes_in_key_in_time_and_cleanly(jack):
 
 
 def test_first_answer_note_within_30ms_with_100000_notes_and_a_corpus():
-    ok, why = engine_available()
-    if not ok:
-        pytest.skip(why)
     pytest.importorskip("music21")
     from rtgen.config import EngineSpec
     from rtgen.control.continuator_live import Continuator

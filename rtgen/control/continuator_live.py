@@ -40,7 +40,8 @@ from ..gen.continuator import (
     warm_up,
 )
 from ..gen.keydetect import KeyTracker
-from ..rt.layout import C_LAYER, LAYER_ANSWER, LF_GAIN, P_BEAT, P_BPM, RING_ANSWER, S_SAMPLE
+from ..rt.commands import SetLayer
+from ..rt.layout import LAYER_ANSWER, LF_GAIN, RING_ANSWER
 from .midi import M_ALL_NOTES_OFF, M_NOTE_OFF, M_NOTE_ON, M_PANIC
 
 log = logging.getLogger("rtgen.continuator")
@@ -388,18 +389,12 @@ class Continuator:
 
     def _next_grid(self, sample: float) -> float:
         """The first metrical grid point at or after ``sample`` (engine beat clock)."""
-        st = getattr(self.engine, "state", None)
-        if st is None:
+        e = self.engine
+        if not hasattr(e, "beat_at"):
             return sample
-        p = st.p
-        bpm = float(p[P_BPM]) or 120.0
-        spb = self.sr * 60.0 / bpm
-        step = spb / max(1, self.cfg.metrical_div)
-        beat0 = float(p[P_BEAT])
-        s0 = float(st.st[S_SAMPLE])
-        pos = (sample - s0) / spb + beat0            # beat position at ``sample``
-        k = math.ceil(pos * self.cfg.metrical_div - 1e-9)
-        return s0 + (k / self.cfg.metrical_div - beat0) * spb if k >= 0 else sample + step
+        div = max(1, self.cfg.metrical_div)
+        k = math.ceil(float(e.beat_at(sample)) * div - 1e-9)
+        return max(sample, float(e.sample_at_beat(k / div)))
 
     def _ioi_dur(self, it: Item) -> tuple[float, float]:
         c = self.cfg
@@ -409,9 +404,8 @@ class Continuator:
             src = self.answer_phrase[self.answer_index % len(self.answer_phrase)]
             return src.ioi, src.dur
         if c.rhythm == "metrical":
-            st = getattr(self.engine, "state", None)
-            bpm = float(st.p[P_BPM]) if st is not None else 120.0
-            step = 60.0 / (bpm or 120.0) / max(1, c.metrical_div)
+            spb = float(self.engine.samples_per_beat()) if hasattr(self.engine, "samples_per_beat") else self.sr / 2
+            step = spb / self.sr / max(1, c.metrical_div)
             k = max(1, int(round(it.ioi / step)))
             return k * step, min(it.dur, k * step * 0.95)
         step = c.linear_step
@@ -521,8 +515,8 @@ class Continuator:
         self.sent = []
 
     def _layer_gain(self, g: float) -> None:
-        if self.engine is not None and not self.engine.command(C_LAYER, float(LAYER_ANSWER), float(LF_GAIN),
-                                                               float(g), ring=RING_ANSWER):
+        if self.engine is not None and not self.engine.send(SetLayer(LAYER_ANSWER, LF_GAIN, float(g)),
+                                                            ring=RING_ANSWER):
             self.stats.dropped += 1
 
     # -- memory ------------------------------------------------------------------------------------
