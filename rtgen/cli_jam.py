@@ -35,7 +35,8 @@ def cmd_jam(args: argparse.Namespace) -> int:
                             max_copy=args.max_copy, harmonic_s=args.harmonic)
     kw: dict[str, Any] = {"latency_ms": args.latency_ms, "memory": args.memory, "api": args.api,
                           "audio": not args.no_audio, "continuator_config": cfg,
-                          "follow_tempo": args.follow_tempo, "session": spec}
+                          "follow_tempo": args.follow_tempo, "session": spec,
+                          "style": args.style, "style_save": args.style_save}
     with StopSignals() as sig, ExitStack() as stack:
         server = None
         if args.jack_dummy:
@@ -97,6 +98,10 @@ def register(subparsers: Any) -> None:
     j.add_argument("--harmonic", type=float, default=0.6,
                    help="S: 1 = pure Markov, 0 = pure harmonic fitness (default 0.6)")
     j.add_argument("--follow-tempo", action="store_true", help="the engine tempo follows your playing")
+    j.add_argument("--style", default=None,
+                   help="style library for the Continuator: a saved .npz, a MIDI file or folder, or a music21 "
+                        "corpus name (bach/chorales, essen/kinder, oneills1850)")
+    j.add_argument("--style-save", default=None, help="save the loaded style library to this .npz (fast to reload)")
     j.add_argument("--no-audio", action="store_true", help="no sound device: MIDI out only")
     j.add_argument("--jack-dummy", action="store_true",
                    help="start a private JACK server with the dummy driver (silent: connect a recorder)")

@@ -272,14 +272,16 @@ def start_jam(midi_in: str | None = None, midi_out: str | None = None, preset: s
               *, latency_ms: float | None = None, memory: str | None = None, api: str = "auto",
               audio: bool = True, engine: Any = None, continuator_config: Any = None,
               follow_tempo: bool = False, out_layers: dict[int, int] | None = None,
-              spec: Any = None, session: Any = None) -> Jam:
+              spec: Any = None, session: Any = None, style: str | None = None,
+              style_save: str | None = None) -> Jam:
     """Start a jam and return it running (the caller stops it).
 
     The engine: ``engine`` as given, else one built by :func:`rtgen.session.build_engine` from
     ``session`` (a :class:`rtgen.session.SessionSpec`), else from ``preset`` and ``spec``'s rates.
     Without a preset it plays the default arrangement, which the player's key and density steer.
     """
-    from ..gen.continuator import Continuator, ContinuatorConfig
+    from ..gen.continuator import ContinuatorConfig
+    from .continuator_live import Continuator
     from .follow import Follower
 
     arrangement = ""
@@ -321,6 +323,10 @@ def start_jam(midi_in: str | None = None, midi_out: str | None = None, preset: s
                            harmony=follower.harmony_weights)
         if memory and os.path.exists(memory):
             _load_memory(cont, memory)
+        if style:                           # the Continuator's style library (a corpus as long-term model)
+            cont.load_library(style)
+            if style_save:
+                cont.save_library(style_save)
         cont.start()
         parts.append(cont)
         lat = None if latency_ms is None else latency_ms / 1e3
