@@ -88,10 +88,10 @@ def test_jam_summary_prints_every_answer_latency_the_continuator_reports() -> No
 
     s = JamSummary(seconds=10, audio="system", midi_in="rtgen-in:in", notes_in=30, phrases=3, answers=3,
                    answer_latency_ms={"median": 6.5, "min": 6.1, "max": 7.2, "n": 3},
-                   latencies_ms={"note_off_latency_ms": {"median": 489.0, "max": 495.0, "n": 3}},
+                   latencies_ms={"answer_latency_from_note_off_ms": {"median": 489.0, "max": 495.0, "n": 3}},
                    bpm=96, arrangement="ensemble", verdict="OK: every block was on time")
     text = s.text()
-    assert "note off latency -> first answer note: 489.0 ms median (worst 495.0, n=3)" in text
+    assert "your last note-off -> first answer note: 489.0 ms median (worst 495.0, n=3)" in text
     assert "phrase detection -> first answer note: 6.5 ms median (6.1..7.2, n=3)" in text
-    assert text.index("note off latency") < text.index("phrase detection")     # the one the player feels first
+    assert text.index("your last note-off") < text.index("phrase detection")     # the one the player feels first
     assert "ensemble at 96 bpm" in text and "verdict: OK" in text

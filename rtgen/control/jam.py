@@ -164,7 +164,8 @@ class JamSummary:
         ]
         # the time the player feels first: from their last note-off, when the Continuator reports it
         for name, lat in self.latencies_ms.items():
-            label = name.removesuffix("_ms").replace("_", " ")
+            label = name.removesuffix("_ms").removeprefix("answer_latency_").replace("_", " ")
+            label = {"from note off": "your last note-off"}.get(label, label)
             lines.append(f"  {label} -> first answer note: {self._lat(lat)}")
         lines += [
             f"  phrase detection -> first answer note: {lat_s}",
@@ -225,10 +226,10 @@ class Jam:
             self.continuator.save(self.memory)
         c = self.continuator.stats.summary()
         eng_stats = self.engine.stats() if hasattr(self.engine, "stats") else {}
-        others = {k: v for k, v in c.items()
-                  if k.endswith("latency_ms") and k != "answer_latency_ms" and isinstance(v, dict)}
+        same = ("answer_latency_ms", "answer_latency_from_detection_ms")     # the detection line below
+        others = {k: v for k, v in c.items() if k.endswith("latency_ms") and k not in same and isinstance(v, dict)}
         for k, v in vars(self.continuator.stats).items():     # raw lists the summary left out
-            if k.endswith("latency_ms") and k != "answer_latency_ms" and k not in others and isinstance(v, list) \
+            if k.endswith("latency_ms") and k not in same and k not in others and isinstance(v, list) \
                     and v:
                 a = np.asarray(v, dtype=np.float64)
                 others[k] = {"median": float(np.median(a)), "min": float(a.min()), "max": float(a.max()),
