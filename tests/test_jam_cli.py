@@ -51,12 +51,12 @@ def test_jam_memory_that_is_not_a_memory_file_is_one_clear_line(tmp_path: Path) 
     bad = tmp_path / "notmidi.mid"
     bad.write_bytes(b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x00\x60")
     r = _jam("--memory", str(bad), "--no-audio", "--seconds", "1")
-    assert r.returncode == 2 and "not a MIDI file" in r.stderr and "pickle" not in r.stderr, r.stderr
+    assert r.returncode == 2 and "not a MIDI file" in r.stderr and "allow_pickle" not in r.stderr, r.stderr
     bad = tmp_path / "junk.npz"
     bad.write_bytes(b"not a zip at all")
     r = _jam("--memory", str(bad), "--no-audio", "--seconds", "1", "--api", "jack")
-    assert r.returncode == 2 and "not a Continuator memory file" in r.stderr, r.stderr
-    assert "Traceback" not in r.stderr and "pickle" not in r.stderr
+    assert r.returncode == 2 and "memory" in r.stderr and str(bad) in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and "allow_pickle" not in r.stderr      # not numpy's own message
 
 
 def test_the_default_arrangement_follows_the_players_key(jack_server) -> None:

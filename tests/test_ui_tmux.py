@@ -22,7 +22,16 @@ def test_play_ui_in_tmux_keys_and_sigterm() -> None:
     pytest.importorskip("textual", reason="the UI needs the ui extra (pip install 'rtgen[ui]')")
     sock = f"rtgen-test-{os.getpid()}"
     tmux = ["tmux", "-L", sock]
-    cmd = f"{sys.executable} -m rtgen.cli play --jack-dummy --ui --seconds 120"
+    import tempfile
+
+    tmp = tempfile.mkdtemp(prefix="rtgen-tmux-")
+    pid_f, rc_f = os.path.join(tmp, "pid"), os.path.join(tmp, "rc")
+    # a small wrapper in the pane runs rtgen in the terminal's foreground group and writes its pid
+    # and exit code (tmux's own pane_dead_status is not always set)
+    wrapper = (f"import subprocess, sys; p = subprocess.Popen([sys.executable, '-m', 'rtgen.cli', 'play', "
+               f"'--jack-dummy', '--ui', '--seconds', '120']); open({pid_f!r}, 'w').write(str(p.pid)); "
+               f"rc = p.wait(); open({rc_f!r}, 'w').write(str(rc))")
+    cmd = f"{sys.executable} -c \"{wrapper}\""
     env = dict(os.environ, TERM="xterm-256color")
     subprocess.run(tmux + ["new-session", "-d", "-x", "160", "-y", "50", cmd], check=True, env=env)
     try:
@@ -35,7 +44,11 @@ def test_play_ui_in_tmux_keys_and_sigterm() -> None:
         def screen() -> str:
             return subprocess.run(tmux + ["capture-pane", "-p"], capture_output=True, text=True).stdout
 
-        pid = int(pane("#{pane_pid}"))
+        end = time.monotonic() + 60
+        while time.monotonic() < end and not os.path.exists(pid_f):
+            time.sleep(0.1)
+        time.sleep(0.1)
+        pid = int(open(pid_f).read())
         end = time.monotonic() + 180
         while time.monotonic() < end and "bpm" not in screen():
             time.sleep(0.2)
@@ -58,7 +71,7 @@ def test_play_ui_in_tmux_keys_and_sigterm() -> None:
             time.sleep(0.2)
         assert pane("#{pane_dead}") == "1"
         text = screen()
-        assert pane("#{pane_dead_status}") == "0", text
+        assert open(rc_f).read() == "0", text
         assert "session summary" in text and "SIGTERM" in text, text
         time.sleep(0.2)
         assert not {k: c for k, c in kids.items() if _alive(k, c)}
