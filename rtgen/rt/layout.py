@@ -325,8 +325,8 @@ GROUPS: dict[str, tuple[int | None, dict[str, int]]] = {
     "FXL_": (FXL_W, {"FXL_SEND": N_FX_BUS}),
 }
 #: names with a group's prefix that are not a word of it: sizes, where a range starts, and
-#: deliberate second names of a word
-NOT_WORDS = frozenset({"EV_CAP", "FXL_W", "GI_USER", "GF_USER", "LAYER_NAMES"})
+#: deliberate second names of a word (RING_PYGEN: Python generators share the timbre ring)
+NOT_WORDS = frozenset({"EV_CAP", "FXL_W", "GI_USER", "GF_USER", "LAYER_NAMES", "RING_PYGEN"})
 
 
 def check_layout(names: dict[str, object]) -> None:
