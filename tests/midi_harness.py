@@ -1,8 +1,9 @@
 """Shared helpers for the MIDI / Continuator tests and benchmarks.
 
 * :func:`corpus_melody` — a real melody (MIDI pitch, seconds) from the music21 corpus;
-* :class:`FakeEngine` — records the commands the engine API would receive (unit tests only;
-  the real ``rtgen.engine.Engine`` is used when importable);
+* :class:`FakeEngine` — records the commands the engine API would receive (unit tests of one
+  function only; every test over a real port uses the real ``rtgen.engine.Engine``, imported
+  plainly so that a broken engine fails the tests instead of skipping them);
 * :class:`JackServer` — a private JACK dummy server, started and stopped by PID.
 """
 
@@ -167,13 +168,3 @@ def stuck_notes(cmds: list[tuple[float, int, int, float]]) -> list[int]:
 
 # a private JACK dummy server, started and stopped by PID (the project's own helper)
 from rtgen.backends.jackserver import JackServer, jackd_path  # noqa: E402,F401
-
-
-def engine_available() -> tuple[bool, str]:
-    """Whether the lead's engine can be imported, and why not."""
-    try:
-        from rtgen.config import EngineSpec  # noqa: F401
-        from rtgen.engine import Engine  # noqa: F401
-    except Exception as e:  # ImportError, or an engine still under construction
-        return False, f"rtgen.engine is not importable yet ({type(e).__name__}: {e})"
-    return True, ""
