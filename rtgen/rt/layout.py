@@ -303,15 +303,16 @@ FXL_W = N_FX_BUS + 1
 
 # ------------------------------------------------------- the layout checks itself at import
 #: every group of indices: its name prefix, the size of the array it indexes (None: codes, not
-#: indices), and its fields that take several words (name -> words)
-GROUPS: dict[str, tuple[int | None, dict[str, int]]] = {
+#: indices), and its fields that take several words (name -> words, or the name of the size)
+GROUPS: dict[str, tuple[int | None, dict[str, int | str]]] = {
     "RING_": (N_CMD_RINGS, {}),
     "LAYER_": (N_LAYERS, {}),
     "LF_": (NLF, {}),
     "EV_": (EVW, {}),
     "C_": (None, {}),
     "O_": (None, {}),
-    "P_": (NP, {}),
+    "P_": (NP, {"P_M_KC": 10, "P_M_KS": 8, "P_M_FIR": 24,      # the master stage's blocks and rings
+                "P_M_XL": "M_RING", "P_M_XR": "M_RING", "P_M_R": "M_RING", "P_M_H": "M_RING"}),
     "S_": (NS, {}),
     "VF_": (NVF, {}),
     "VS_": (None, {}),
@@ -336,7 +337,10 @@ def check_layout(names: dict[str, object]) -> None:
         for name, value in names.items():
             if not name.startswith(prefix) or name in NOT_WORDS or type(value) is not int:
                 continue
-            for w in range(value, value + spans.get(name, 1)):
+            span = spans.get(name, 1)
+            size_of = names.get(span) if isinstance(span, str) else span
+            words = size_of if isinstance(size_of, int) else 1
+            for w in range(value, value + words):
                 if w in used:
                     raise RuntimeError(f"rt/layout.py: {name} and {used[w]} share word {w} of the {prefix}* group")
                 if size is not None and not 0 <= w < size:
