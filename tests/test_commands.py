@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rtgen.timbre.base import INSTRUMENTS
+
 from rtgen import Engine, EngineSpec
 from rtgen.rt import commands as cm
 from rtgen.rt.layout import (
@@ -105,8 +107,9 @@ def test_setters_encode_the_same_rows_as_their_commands() -> None:
     eng.play_note(72, 100, 0.5, layer="aux1", time=9.0)
     assert tuple(_last_row(eng, RING_CONTROL)[:7]) == cm.NoteFor(72, 100, LAYER_NAMES.index("aux1"), -1,
                                                                   24000.0).row()
-    eng.program_change(19, LAYER_PLAYER, ring=RING_MIDI)     # 19 mod 16 instrument slots
-    assert tuple(_last_row(eng, RING_MIDI)[:4]) == (5, LAYER_PLAYER, 3, 3)
+    eng.program_change(19, LAYER_PLAYER, ring=RING_MIDI)     # GM 19, church organ: the organ
+    organ = [n for n, _ in INSTRUMENTS].index("organ")
+    assert tuple(_last_row(eng, RING_MIDI)[:4]) == (5, LAYER_PLAYER, 3, organ)
 
 
 def test_harmony_setter_and_commands_agree() -> None:
