@@ -10,8 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rtgen.timbre.base import INSTRUMENTS
-
 from rtgen import Engine, EngineSpec
 from rtgen.rt import commands as cm
 from rtgen.rt.layout import (
@@ -25,6 +23,7 @@ from rtgen.rt.layout import (
     RING_MIDI,
 )
 from rtgen.rt.ring import HEAD
+from rtgen.timbre.base import INSTRUMENTS
 
 ROOT = Path(__file__).resolve().parents[1] / "rtgen"
 # the modules that talk to the engine only through its typed setters
