@@ -332,46 +332,49 @@ FXL_INSERT = N_FX_BUS  # fxl[layer, FXL_INSERT] = 1: the layer leaves the dry mi
 FXL_W = N_FX_BUS + 1
 
 # ------------------------------------------------------- the layout checks itself at import
-#: every group of indices: its name prefix, the size of the array it indexes (None: codes, not
-#: indices), and its fields that take several words (name -> words)
-GROUPS: dict[str, tuple[int | None, dict[str, int]]] = {
-    "RING_": (N_CMD_RINGS, {}),
-    "LAYER_": (N_LAYERS, {}),
-    "LF_": (NLF, {}),
-    "EV_": (EVW, {}),
+#: every group of indices: its name prefix, the name of the size of the array it indexes (None:
+#: codes, not indices), and its fields that take several words (name -> words, or a size's name)
+GROUPS: dict[str, tuple[str | None, dict[str, int | str]]] = {
+    "RING_": ("N_CMD_RINGS", {}),
+    "LAYER_": ("N_LAYERS", {}),
+    "LF_": ("NLF", {}),
+    "EV_": ("EVW", {}),
     "C_": (None, {}),
     "O_": (None, {}),
-    "P_": (NP, {"P_M_KC": 10, "P_M_KS": 8, "P_M_FIR": 24, "P_M_XL": M_RING, "P_M_XR": M_RING,
-                "P_M_R": M_RING, "P_M_H": M_RING}),
-    "S_": (NS, {}),
-    "VF_": (NVF, {}),
+    "P_": ("NP", {"P_M_KC": 10, "P_M_KS": 8, "P_M_FIR": 24,      # the master stage's blocks and rings
+                "P_M_XL": "M_RING", "P_M_XR": "M_RING", "P_M_R": "M_RING", "P_M_H": "M_RING"}),
+    "S_": ("NS", {}),
+    "VF_": ("NVF", {}),
     "VS_": (None, {}),
     "ES_": (None, {}),
-    "H_": (NH, {"H_SCALE": 12, "H_CHORD": 6}),
+    "H_": ("NH", {"H_SCALE": 12, "H_CHORD": 6}),
     "GK_": (None, {}),
-    "GI_": (GEN_NI, {}),
-    "GF_": (GEN_NF, {}),
-    "IP_": (NIP, {"IP_NOISE_BAND": N_NOISE_BANDS}),
-    "FXI_": (NFXI, {}),
-    "FXL_": (FXL_W, {"FXL_SEND": N_FX_BUS}),
+    "GI_": ("GEN_NI", {}),
+    "GF_": ("GEN_NF", {}),
+    "IP_": ("NIP", {"IP_NOISE_BAND": N_NOISE_BANDS}),
+    "FXI_": ("NFXI", {}),
+    "FXL_": ("FXL_W", {"FXL_SEND": N_FX_BUS}),
 }
 #: names with a group's prefix that are not a word of it: sizes, where a range starts, and
-#: deliberate second names of a word
-NOT_WORDS = frozenset({"EV_CAP", "FXL_W", "GI_USER", "GF_USER", "LAYER_NAMES",
-                       "RING_PYGEN"})     # Python generators write through the reserved timbre ring
+#: deliberate second names of a word (RING_PYGEN: Python generators share the timbre ring)
+NOT_WORDS = frozenset({"EV_CAP", "FXL_W", "GI_USER", "GF_USER", "LAYER_NAMES", "RING_PYGEN"})
 
 
 def check_layout(names: dict[str, object]) -> None:
     """Raise RuntimeError when two names of a group share a word, or a word lies outside its array."""
-    for prefix, (size, spans) in GROUPS.items():
+    for prefix, (size_name, spans) in GROUPS.items():
+        size = names.get(size_name) if size_name is not None else None
         used: dict[int, str] = {}
         for name, value in names.items():
             if not name.startswith(prefix) or name in NOT_WORDS or type(value) is not int:
                 continue
-            for w in range(value, value + spans.get(name, 1)):
+            span = spans.get(name, 1)
+            size_of = names.get(span) if isinstance(span, str) else span
+            words = size_of if isinstance(size_of, int) else 1
+            for w in range(value, value + words):
                 if w in used:
                     raise RuntimeError(f"rt/layout.py: {name} and {used[w]} share word {w} of the {prefix}* group")
-                if size is not None and not 0 <= w < size:
+                if isinstance(size, int) and not 0 <= w < size:
                     raise RuntimeError(f"rt/layout.py: {name} = {value} lies outside the {prefix}* array "
                                        f"(size {size})")
                 used[w] = name
