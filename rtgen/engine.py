@@ -111,6 +111,7 @@ from .rt.layout import (
     S_SAMPLE,
     S_STEALS,
     S_UNDERFLOWS,
+    S_VOICE_HOPS,
     S_WORST_NS,
     VF_STATE,
     VS_FREE,
@@ -192,6 +193,11 @@ class Engine:
 
         t = timbre if isinstance(timbre, _T) else load_timbre(str(timbre))
         t.fill_tables(self.state.itab, self.state.iparam, float(self.spec.sample_rate))
+        note_hz = getattr(t, "note_hz", None)       # optional: per-note tuning (the drum kit's keys)
+        if callable(note_hz):
+            hz = np.asarray(note_hz(self.state.inote_hz.shape[0]), np.float64)
+            if hz.shape == self.state.inote_hz.shape:
+                self.state.inote_hz[:] = np.where(np.isfinite(hz) & (hz > 0.0), hz, 0.0)
         return t
 
     def _init_neural(self) -> None:
@@ -203,7 +209,7 @@ class Engine:
         from .timbre.onnx import NeuralSlots, TimbreWorker
 
         s = self.state
-        slots = NeuralSlots.wrap(s.nf_tab, s.nf_amp, s.nf_noise, s.nf_id, s.nf_hop)
+        slots = NeuralSlots.wrap(s.nf_tab, s.nf_amp, s.nf_noise, s.nf_id, s.nf_hop, s.nf_cents)
         self._worker = TimbreWorker(self.timbre, s.vf, slots, s.p, s.st)  # type: ignore[arg-type]
         s.p[P_NEURAL] = 1.0
 
@@ -215,7 +221,7 @@ class Engine:
     #: where the live timbre worker runs: "process" (default; its own GIL, so the host's busy
     #: Python threads cannot make it late) or "thread"
     worker_mode = "process"
-    _SHARED_FOR_WORKER = ("vf", "nf_tab", "nf_amp", "nf_noise", "nf_id", "nf_hop", "p", "st")
+    _SHARED_FOR_WORKER = ("vf", "nf_tab", "nf_amp", "nf_noise", "nf_id", "nf_hop", "nf_cents", "p", "st")
 
     def start_worker(self, mode: str | None = None) -> None:
         """Run the timbre worker live (the live backend does this when the stream starts)."""
@@ -239,7 +245,7 @@ class Engine:
         from .timbre.onnx import NeuralSlots, TimbreWorker
 
         old, s = self._worker, self.state
-        slots = NeuralSlots.wrap(s.nf_tab, s.nf_amp, s.nf_noise, s.nf_id, s.nf_hop)
+        slots = NeuralSlots.wrap(s.nf_tab, s.nf_amp, s.nf_noise, s.nf_id, s.nf_hop, s.nf_cents)
         w = TimbreWorker(old.timbre, s.vf, slots, s.p, s.st)
         w.state[:] = old.state
         w.note_of[:] = old.note_of
@@ -624,6 +630,7 @@ class Engine:
             "nonfinite_caught": int(st[S_NONFINITE]),
             "clips": int(st[S_CLIPS]),
             "late_frames": int(st[S_LATE_FRAMES]),
+            "voice_hops": int(st[S_VOICE_HOPS]),
             "timbre": "neural" if self.neural else "additive",
             "active_voices": self.active_voices(),
         }

@@ -23,6 +23,7 @@ import numpy as np
 from ..gen.dispatch import gen_process
 from .jit import kernel_jit
 from .layout import (
+    BRIGHT_MAX_BOOST,
     C_ALL_OFF,
     C_GEN_ACTIVE,
     C_GEN_F,
@@ -40,6 +41,7 @@ from .layout import (
     C_SUSTAIN,
     C_SWING,
     C_TEMPO,
+    C_VOICE,
     CHUNK,
     CMD_CAP,
     ES_ATTACK,
@@ -75,10 +77,13 @@ from .layout import (
     IP_NOISE,
     IP_NOISE_BAND,
     IP_NOISE_DECAY,
+    IP_ONESHOT,
     IP_RELEASE,
     IP_SUSTAIN,
     LF_ACTIVE_VOICES,
     LF_BEND,
+    LF_BREATH,
+    LF_BRIGHT,
     LF_GAIN,
     LF_GAIN_SMOOTH,
     LF_INSTR,
@@ -88,6 +93,8 @@ from .layout import (
     LF_PEAK_R,
     LF_SUSTAIN,
     LF_TOUCHED,
+    LF_VIB_DEPTH,
+    LF_VIB_RATE,
     N_CMD_RINGS,
     N_FX_BUS,
     N_GEN,
@@ -133,12 +140,19 @@ from .layout import (
     S_PQ_SEQ,
     S_SAMPLE,
     S_STEALS,
+    S_VOICE_HOPS,
     VF_AGE,
     VF_AMP,
     VF_AMP_INC,
     VF_AMP_TARGET,
     VF_ATTACK,
     VF_BEND,
+    VF_BR_COEF,
+    VF_BR_LP,
+    VF_BREATH,
+    VF_BRIGHT,
+    VF_CENTS,
+    VF_CENTS_INC,
     VF_DECAY,
     VF_ENV,
     VF_ENV_STAGE,
@@ -156,16 +170,22 @@ from .layout import (
     VF_NOISE_ENV,
     VF_NOTE,
     VF_NOTE_ID,
+    VF_ONESHOT,
     VF_PAN,
     VF_PHASE,
+    VF_PMOD,
     VF_REL_AGE,
     VF_RELEASE,
     VF_STATE,
     VF_SUSLEVEL,
     VF_SUSTAINED,
     VF_VEL,
+    VF_VIB_DEPTH,
+    VF_VIB_PHASE,
+    VF_VIB_RATE,
     VF_XF,
     VF_XF_INC,
+    VIB_RATE_DEFAULT,
     VS_FREE,
     VS_ON,
     VS_RELEASED,
@@ -257,9 +277,24 @@ def _coef(seconds, sr):
 
 @kernel_jit()
 def set_increment(S, v):
+    """VF_INC from the note, the instrument's tuning override (``inote_hz``), bend and pitch
+    modulation (VF_PMOD: vibrato and the model's f0_cents). A one-shot voice (a drum) sounds at
+    its key's frequency: no bend, no modulation."""
     sr = S.p[P_SR]
-    note = S.vf[v, VF_NOTE] + S.vf[v, VF_BEND]
-    f0 = 440.0 * 2.0 ** ((note - 69.0) / 12.0)
+    oneshot = S.vf[v, VF_ONESHOT] > 0.0
+    if oneshot:
+        note = S.vf[v, VF_NOTE]
+    else:
+        note = S.vf[v, VF_NOTE] + S.vf[v, VF_BEND] + S.vf[v, VF_PMOD] * 0.01
+    ins = int(S.vf[v, VF_INSTR])
+    n = int(S.vf[v, VF_NOTE] + 0.5)
+    hz = 0.0
+    if 0 <= ins < S.inote_hz.shape[0] and 0 <= n < S.inote_hz.shape[1]:
+        hz = S.inote_hz[ins, n]
+    if hz > 0.0 and math.isfinite(hz):
+        f0 = hz * 2.0 ** ((note - n) / 12.0)
+    else:
+        f0 = 440.0 * 2.0 ** ((note - 69.0) / 12.0)
     inc = f0 / sr
     if inc > 0.49:
         inc = 0.49
@@ -267,11 +302,48 @@ def set_increment(S, v):
 
 
 @kernel_jit()
+def set_bright(S, v):
+    """The brightness filter's coefficient: a one-pole lowpass whose cutoff falls from 256 f0
+    (brightness 0) to f0 (brightness -1); above 0 the same filter's high part is boosted."""
+    b = S.vf[v, VF_BRIGHT]
+    if not math.isfinite(b):
+        b = 0.0
+    b = min(1.0, max(-1.0, b))
+    S.vf[v, VF_BRIGHT] = b
+    sr = S.p[P_SR]
+    f0 = S.vf[v, VF_INC] * sr
+    if b < 0.0:
+        fc = f0 * 2.0 ** (8.0 * (1.0 + b))
+    else:
+        fc = 2.0 * f0
+    if fc > 0.45 * sr:
+        fc = 0.45 * sr
+    S.vf[v, VF_BR_COEF] = 1.0 - math.exp(-2.0 * math.pi * fc / sr)
+
+
+@kernel_jit()
+def set_voice_control(S, v, col, value):
+    """One of a voice's live controls (VF_VIB_DEPTH / VF_VIB_RATE cents, Hz; VF_BRIGHT -1..1;
+    VF_BREATH in dB), clamped to its range."""
+    if col == VF_VIB_DEPTH:
+        S.vf[v, VF_VIB_DEPTH] = min(200.0, max(0.0, value))
+    elif col == VF_VIB_RATE:
+        S.vf[v, VF_VIB_RATE] = min(20.0, max(0.0, value))
+    elif col == VF_BRIGHT:
+        S.vf[v, VF_BRIGHT] = value
+        set_bright(S, v)
+    elif col == VF_BREATH:
+        db = min(24.0, max(-60.0, value))
+        S.vf[v, VF_BREATH] = 10.0 ** (db / 20.0) if db != 0.0 else 1.0
+
+
+@kernel_jit()
 def release_voice(S, v, t):
     if S.vf[v, VF_STATE] != VS_ON:
         return
     S.vf[v, VF_STATE] = VS_RELEASED
-    S.vf[v, VF_ENV_STAGE] = ES_RELEASE
+    if S.vf[v, VF_ONESHOT] <= 0.0:      # a one-shot voice keeps its envelope: it ends on its own
+        S.vf[v, VF_ENV_STAGE] = ES_RELEASE
     S.vf[v, VF_REL_AGE] = 0.0
     S.vf[v, VF_SUSTAINED] = 0.0
     out_push(S, O_NOTE_OFF, t, S.vf[v, VF_NOTE], 0.0, S.vf[v, VF_LAYER], v, S.vf[v, VF_INSTR],
@@ -284,6 +356,7 @@ def free_voice(S, v):
     S.vf[v, VF_ENV] = 0.0
     S.vf[v, VF_ENV_STAGE] = ES_DONE
     S.vf[v, VF_LAST_OUT] = 0.0
+    S.vf[v, VF_NEURAL] = 0.0
 
 
 @kernel_jit()
@@ -333,6 +406,8 @@ def note_on(S, t, note, vel, layer, instr, note_id, pan, gen):
             out_push(S, O_NOTE_OFF, t, S.vf[v, VF_NOTE], 0.0, S.vf[v, VF_LAYER], v, S.vf[v, VF_INSTR],
                      S.vf[v, VF_NOTE_ID])
         env0 = S.vf[v, VF_ENV]           # restart from the current level: no step in the envelope
+        if S.vf[v, VF_NEURAL] > 0.0:     # a neural voice's level is the model's, not its envelope's
+            env0 = -S.vf[v, VF_AMP] * _voice_gain(S)     # (converted below, once the new gain is known)
     else:
         env0 = 0.0
         S.vf[v, VF_PHASE] = 0.0
@@ -351,6 +426,8 @@ def note_on(S, t, note, vel, layer, instr, note_id, pan, gen):
     S.vf[v, VF_LAYER] = lay
     S.vf[v, VF_INSTR] = ins
     S.vf[v, VF_BEND] = S.lf[lay, LF_BEND]
+    S.vf[v, VF_ONESHOT] = 1.0 if ip[IP_ONESHOT] > 0.5 else 0.0
+    S.vf[v, VF_PMOD] = 0.0
     set_increment(S, v)
     S.vf[v, VF_ENV] = env0
     S.vf[v, VF_ENV_STAGE] = ES_ATTACK
@@ -360,6 +437,26 @@ def note_on(S, t, note, vel, layer, instr, note_id, pan, gen):
     S.vf[v, VF_RELEASE] = ip[IP_RELEASE]
     vn = vel / 127.0
     S.vf[v, VF_GAIN] = vn ** 1.6 * ip[IP_GAIN] * S.p[P_VOICE_GAIN]
+    if env0 < 0.0:
+        g1 = S.vf[v, VF_GAIN]
+        env0 = min(1.0, -env0 / g1) if g1 > 0.0 else 0.0
+        S.vf[v, VF_ENV] = env0
+    # the voice plays its cached attack on the envelope until its own first neural frame: a
+    # reused voice must not keep the previous note's neural flag (it would play the attack
+    # table at the last note's model level, VF_AMP = 1 below: a burst near full scale)
+    S.vf[v, VF_NEURAL] = 0.0
+    S.vf[v, VF_ONESHOT] = 1.0 if ip[IP_ONESHOT] > 0.5 else 0.0
+    S.vf[v, VF_VIB_DEPTH] = S.lf[lay, LF_VIB_DEPTH]
+    S.vf[v, VF_VIB_RATE] = S.lf[lay, LF_VIB_RATE]
+    S.vf[v, VF_VIB_PHASE] = 0.0
+    S.vf[v, VF_CENTS] = 0.0
+    S.vf[v, VF_CENTS_INC] = 0.0
+    S.vf[v, VF_PMOD] = 0.0
+    S.vf[v, VF_BREATH] = 10.0 ** (S.lf[lay, LF_BREATH] / 20.0) if S.lf[lay, LF_BREATH] != 0.0 else 1.0
+    S.vf[v, VF_BRIGHT] = S.lf[lay, LF_BRIGHT]
+    if not stolen:
+        S.vf[v, VF_BR_LP] = 0.0
+    set_bright(S, v)
     pn = pan
     if pn < -1.0:
         pn = -1.0
@@ -483,6 +580,25 @@ def apply_row(S, t, kind, a, b, c, d, e, f, gen):
         col = int(b)
         if 0 <= lay < N_LAYERS and 0 <= col < S.lf.shape[1]:
             S.lf[lay, col] = c
+            vcol = -1
+            if col == LF_VIB_DEPTH:
+                vcol = VF_VIB_DEPTH
+            elif col == LF_VIB_RATE:
+                vcol = VF_VIB_RATE
+            elif col == LF_BRIGHT:
+                vcol = VF_BRIGHT
+            elif col == LF_BREATH:
+                vcol = VF_BREATH
+            if vcol >= 0:       # a layer's control moves its sounding voices too (like bend)
+                for v in range(S.vf.shape[0]):
+                    if S.vf[v, VF_STATE] != VS_FREE and int(S.vf[v, VF_LAYER]) == lay:
+                        set_voice_control(S, v, vcol, c)
+    elif kind == C_VOICE:
+        col = int(b)
+        if col == VF_VIB_DEPTH or col == VF_VIB_RATE or col == VF_BRIGHT or col == VF_BREATH:
+            for v in range(S.vf.shape[0]):
+                if S.vf[v, VF_STATE] != VS_FREE and S.vf[v, VF_NOTE_ID] == a:
+                    set_voice_control(S, v, col, c)
     elif kind == C_GEN_I:
         g = int(a)
         i = int(b)
@@ -631,7 +747,8 @@ def _to_fallback(S, v):
         env = 1.0
     S.vf[v, VF_ENV] = env
     S.vf[v, VF_SUSLEVEL] = env
-    S.vf[v, VF_ENV_STAGE] = ES_SUSTAIN if S.vf[v, VF_STATE] == VS_ON else ES_RELEASE
+    on = S.vf[v, VF_STATE] == VS_ON or S.vf[v, VF_ONESHOT] > 0.0
+    S.vf[v, VF_ENV_STAGE] = ES_SUSTAIN if on else ES_RELEASE
     S.vf[v, VF_AMP] = 1.0
     S.vf[v, VF_AMP_TARGET] = 1.0
     S.vf[v, VF_AMP_INC] = 0.0
@@ -640,6 +757,7 @@ def _to_fallback(S, v):
     S.vf[v, VF_NOISE] = 1.0 / g if g > 0.0 else 0.0
     S.vf[v, VF_NOISE_ENV] = 1.0
     S.vf[v, VF_NOISE_COEF] = 1.0
+    S.vf[v, VF_CENTS_INC] = 0.0          # the pitch deviation holds where the last frame left it
 
 
 @kernel_jit()
@@ -665,6 +783,7 @@ def neural_frames(S, t0):
     for v in range(S.vf.shape[0]):
         if S.vf[v, VF_STATE] == VS_FREE:
             continue
+        S.st[S_VOICE_HOPS] += 1
         ok = S.nf_hop[sl, v] == h and S.nf_id[sl, v] == int(S.vf[v, VF_NOTE_ID])
         amp = S.nf_amp[sl, v] if ok else 0.0
         if ok and not (math.isfinite(amp) and 0.0 <= amp <= 16.0):
@@ -700,6 +819,11 @@ def neural_frames(S, t0):
             x = S.nf_noise[sl, v, b]
             S.vnb[v, b] = x if (math.isfinite(x) and 0.0 <= x <= 16.0) else 0.0
         S.vf[v, VF_NOISE] = 1.0
+        # the model's pitch deviation (vibrato, scoops): reached by the end of the hop, per chunk
+        c = S.nf_cents[sl, v]
+        if not (math.isfinite(c) and -1200.0 <= c <= 1200.0):
+            c = 0.0
+        S.vf[v, VF_CENTS_INC] = (c - S.vf[v, VF_CENTS]) * CHUNK * inv
 
 
 @kernel_jit()
@@ -722,12 +846,41 @@ def noise_gains(S):
             a = _voice_gain(S)
         else:
             a = S.vf[v, VF_NOISE] * S.vf[v, VF_NOISE_ENV] * S.vf[v, VF_ENV] * S.vf[v, VF_GAIN]
+        a *= S.vf[v, VF_BREATH]
         for b in range(N_NOISE_BANDS):
             x = a * S.vnb[v, b]
             S.nz[lay, b, 2] += x * x
     for lay in range(N_LAYERS):
         for b in range(N_NOISE_BANDS):
             S.nz[lay, b, 2] = math.sqrt(S.nz[lay, b, 2])
+
+
+@kernel_jit()
+def pitch_mod(S):
+    """Once per chunk, each voice's pitch modulation: vibrato (depth cents, rate Hz, a sine from
+    the note-on) plus the model's f0_cents ramp. A voice without either is left untouched."""
+    sr = S.p[P_SR]
+    for v in range(S.vf.shape[0]):
+        if S.vf[v, VF_STATE] == VS_FREE or S.vf[v, VF_ONESHOT] > 0.0:
+            continue
+        depth = S.vf[v, VF_VIB_DEPTH]
+        ci = S.vf[v, VF_CENTS_INC]
+        cents = S.vf[v, VF_CENTS]
+        if depth == 0.0 and ci == 0.0 and cents == 0.0 and S.vf[v, VF_PMOD] == 0.0:
+            continue
+        pm = cents
+        if depth != 0.0:
+            rate = S.vf[v, VF_VIB_RATE]
+            if rate <= 0.0:
+                rate = VIB_RATE_DEFAULT
+            ph = S.vf[v, VF_VIB_PHASE]
+            pm += depth * math.sin(2.0 * math.pi * ph)
+            ph += rate * CHUNK / sr
+            S.vf[v, VF_VIB_PHASE] = ph - math.floor(ph)
+        S.vf[v, VF_PMOD] = pm
+        set_increment(S, v)
+        if ci != 0.0:
+            S.vf[v, VF_CENTS] = cents + ci
 
 
 @kernel_jit()
@@ -739,6 +892,7 @@ def chunk_start(S, t0):
     run_generators(S, t0)
     emit_beats(S, t0)
     neural_frames(S, t0)
+    pitch_mod(S)
     for lay in range(N_LAYERS):
         for i in range(CHUNK):
             S.lbuf[lay, 0, i] = 0.0
@@ -777,12 +931,13 @@ def _voice_gains(S, v, m, neural, g):
         stage = -1
     # a released neural voice ends on the first sample where the model's level is below
     # -80 dB and heading there, or 10 s after its release, whatever the model says
-    neural_rel = neural and st == VS_RELEASED
+    oneshot = S.vf[v, VF_ONESHOT] > 0.0
+    neural_rel = neural and (st == VS_RELEASED or oneshot)
     mm = m
     ins = int(S.vf[v, VF_INSTR])
     pdec = S.iparam[ins, IP_DECAY_TIME]
     pcoef = _coef(pdec, sr) if pdec > 0.0 else 1.0
-    if stage == ES_SUSTAIN and pcoef == 1.0 and ampi == 0.0 and not neural_rel:
+    if stage == ES_SUSTAIN and pcoef == 1.0 and ampi == 0.0 and not neural_rel and not oneshot:
         # the common case of a held note: a constant gain
         gv = env * amp
         for i in range(m):
@@ -794,6 +949,8 @@ def _voice_gains(S, v, m, neural, g):
         dcoef = _coef(S.vf[v, VF_DECAY], sr)
         rcoef = _coef(S.vf[v, VF_RELEASE], sr)
         rel_left = 10.0 * sr - S.vf[v, VF_REL_AGE]
+        if oneshot:            # a one-shot voice ends on its own, 10 s after its start at most
+            rel_left = 10.0 * sr - S.vf[v, VF_AGE]
         for i in range(m):
             if neural_rel and ((amp * g < ENV_FLOOR and ampt * g < ENV_FLOOR) or i >= rel_left):
                 mm = i
@@ -810,6 +967,9 @@ def _voice_gains(S, v, m, neural, g):
                     stage = ES_SUSTAIN
             elif stage == ES_SUSTAIN:
                 env *= pcoef
+                if oneshot and (env < ENV_FLOOR or i >= rel_left):
+                    mm = i
+                    break
             elif stage == ES_RELEASE:
                 env *= rcoef
                 if env < ENV_FLOOR:
@@ -885,6 +1045,21 @@ def _lowpass(ws, mm, lp, lpc):
 
 
 @kernel_jit()
+def _brighten(ws, mm, lp, c, br):
+    """Brightness over ws[:mm] in place: below 0 the lowpass output, above 0 the input plus
+    ``br * BRIGHT_MAX_BOOST`` times its content above the filter; returns the filter state."""
+    k = br * BRIGHT_MAX_BOOST
+    for i in range(mm):
+        x = ws[i]
+        lp += c * (x - lp)
+        if br < 0.0:
+            ws[i] = lp
+        else:
+            ws[i] = x + k * (x - lp)
+    return lp
+
+
+@kernel_jit()
 def render_voices(S, a, b):
     """Render every sounding voice from absolute sample a to b (same chunk) into lbuf.
 
@@ -917,6 +1092,9 @@ def render_voices(S, a, b):
             S.vf[v, VF_LP] = _lowpass(ws, mm, S.vf[v, VF_LP], lpc)
         elif mm > 0:
             S.vf[v, VF_LP] = ws[mm - 1]
+        br = S.vf[v, VF_BRIGHT]
+        if br != 0.0:
+            S.vf[v, VF_BR_LP] = _brighten(ws, mm, S.vf[v, VF_BR_LP], S.vf[v, VF_BR_COEF], br)
         lbl = S.lbuf[lay, 0]
         lbr = S.lbuf[lay, 1]
         for i in range(mm):

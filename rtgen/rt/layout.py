@@ -67,7 +67,7 @@ LF_TARGET_GAIN = 8    # internal: gain after mute (engine-owned)
 LF_SUSTAIN = 9        # sustain pedal down (0/1)
 LF_BEND = 10          # pitch bend in semitones
 LF_TOUCHED = 11       # engine-owned: a voice of the layer rendered in this chunk
-NLF = 12
+NLF = 16              # (columns 12.. are the per-voice control defaults at the end of this file)
 
 # ------------------------------------------------------- note events (sequencer -> engine)
 # ev[i, EV_*] rows written by Sequencer kernels; the engine turns each into a
@@ -190,7 +190,7 @@ VF_BEND = 26          # semitones
 VF_GEN = 27           # generator slot that started it (-1 none)
 VF_NOISE = 28         # noise amount of this voice (0..1) feeding the layer's noise bank
 VF_NEURAL = 32        # 1 while the voice plays the neural timbre's frames (level = VF_AMP * P_VOICE_GAIN)
-NVF = 40
+NVF = 48              # (columns 33.. are the per-voice controls at the end of this file)
 
 if 1 << TS_BITS != TS:
     raise RuntimeError("TS must be 2 ** TS_BITS")
@@ -302,3 +302,28 @@ N_FX_BUS = 4          # aux buses
 FXL_SEND = 0          # fxl[layer, FXL_SEND + bus]: send amount of the layer to the bus (linear, post-fader)
 FXL_INSERT = N_FX_BUS  # fxl[layer, FXL_INSERT] = 1: the layer leaves the dry mix (heard only through buses)
 FXL_W = N_FX_BUS + 1
+
+# ------------------------------------------------------- per-voice controls, one-shot voices, tuning
+# Live per-voice controls (in the spirit of Sketch2Sound: vibrato, brightness, breath noise).
+# A layer holds the default of its new notes (lf[layer, LF_*]); changing it (C_LAYER) also moves
+# the layer's sounding voices, like pitch bend; C_VOICE changes one note (by its note id).
+LF_VIB_DEPTH = 12     # vibrato depth, cents (peak); the mod wheel drives it by default
+LF_VIB_RATE = 13      # vibrato rate, Hz (0: VIB_RATE_DEFAULT)
+LF_BRIGHT = 14        # brightness -1 (dark) .. 0 (the timbre's own) .. +1 (bright)
+LF_BREATH = 15        # breath / bow / brass noise level change, dB (0: the timbre's own)
+VF_ONESHOT = 33       # 1: note-off does not cut the voice (it ends on its own); no bend, no vibrato
+VF_VIB_DEPTH = 34     # cents
+VF_VIB_RATE = 35      # Hz
+VF_VIB_PHASE = 36     # cycles (0..1)
+VF_BRIGHT = 37        # -1..1
+VF_BREATH = 38        # linear gain on the voice's noise
+VF_CENTS = 39         # the model's pitch deviation (f0_cents), cents, ramped per chunk
+VF_CENTS_INC = 40     # per-chunk step of VF_CENTS towards the frame's value
+VF_PMOD = 41          # pitch modulation now (cents: vibrato + VF_CENTS), in VF_INC
+VF_BR_LP = 42         # brightness filter state
+VF_BR_COEF = 43       # brightness filter coefficient (one pole)
+C_VOICE = 18          # a=note_id b=column (VF_VIB_DEPTH, VF_VIB_RATE, VF_BRIGHT; VF_BREATH in dB) c=value
+IP_ONESHOT = 17       # iparam flag: the instrument's voices are one-shot (drums)
+S_VOICE_HOPS = 27     # neural voice-hops due (each voice at each hop boundary); S_LATE_FRAMES of them fell back
+VIB_RATE_DEFAULT = 5.5
+BRIGHT_MAX_BOOST = 2.0  # at brightness +1 the content above ~2 f0 gains (1 + this) times
