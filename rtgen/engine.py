@@ -44,6 +44,7 @@ from .rt.layout import (
     C_SUSTAIN,
     C_SWING,
     C_TEMPO,
+    C_VOICE,
     CHUNK,
     GEN_NB,
     GEN_NF,
@@ -64,11 +65,15 @@ from .rt.layout import (
     LAYER_PLAYER,
     LAYER_RULES,
     LAYER_STINGER,
+    LF_BREATH,
+    LF_BRIGHT,
     LF_GAIN,
     LF_GAIN_SMOOTH,
     LF_INSTR,
     LF_MUTE,
     LF_PAN,
+    LF_VIB_DEPTH,
+    LF_VIB_RATE,
     N_CMD_RINGS,
     N_GEN,
     N_INSTR,
@@ -113,7 +118,11 @@ from .rt.layout import (
     S_UNDERFLOWS,
     S_VOICE_HOPS,
     S_WORST_NS,
+    VF_BREATH,
+    VF_BRIGHT,
     VF_STATE,
+    VF_VIB_DEPTH,
+    VF_VIB_RATE,
     VS_FREE,
 )
 from .rt.ring import CommandWriter, EventReader
@@ -170,7 +179,7 @@ def _unlink_quietly(shm: Any) -> None:
 class Engine:
     """The real-time generative engine. See the module docstring for the threading rules."""
 
-    def __init__(self, spec: EngineSpec | None = None, timbre: str | Timbre = "additive") -> None:
+    def __init__(self, spec: EngineSpec | None = None, timbre: str | Timbre | None = "neural") -> None:
         self.spec = spec or EngineSpec()
         self.state: EngineState = allocate(self.spec.voices)
         self._writers = [CommandWriter(self.state.cmd, self.state.cmd_idx, r) for r in range(N_CMD_RINGS)]
@@ -187,11 +196,26 @@ class Engine:
         self._init_neural()
 
     # ------------------------------------------------------------------ setup
-    def _load_timbre(self, timbre: str | Timbre) -> Timbre:
+    def _load_timbre(self, timbre: str | Timbre | None) -> Timbre:
+        """The timbre by kind (None: "neural"); a neural model that cannot load falls back to the
+        additive timbre with one warning, and ``timbre_fallback`` keeps the reason."""
+        import warnings
+
         from .timbre import load_timbre
         from .timbre.base import Timbre as _T
 
-        t = timbre if isinstance(timbre, _T) else load_timbre(str(timbre))
+        self.timbre_requested = timbre.name if isinstance(timbre, _T) else str(timbre or "neural")
+        self.timbre_fallback = ""
+        if isinstance(timbre, _T):
+            t = timbre
+        else:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                t = load_timbre(str(timbre or "neural"))
+            for w in caught:
+                if t.name != "neural" and self.timbre_requested in ("neural", "onnx"):
+                    self.timbre_fallback = str(w.message)
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         t.fill_tables(self.state.itab, self.state.iparam, float(self.spec.sample_rate))
         note_hz = getattr(t, "note_hz", None)       # optional: per-note tuning (the drum kit's keys)
         if callable(note_hz):
@@ -212,6 +236,16 @@ class Engine:
         slots = NeuralSlots.wrap(s.nf_tab, s.nf_amp, s.nf_noise, s.nf_id, s.nf_hop, s.nf_cents)
         self._worker = TimbreWorker(self.timbre, s.vf, slots, s.p, s.st)  # type: ignore[arg-type]
         s.p[P_NEURAL] = 1.0
+
+    def timbre_summary(self) -> str:
+        """One line: which timbre played, and how many voice-hops fell back to the additive voice."""
+        st = self.stats()
+        if not self.neural:
+            why = f" (the neural model could not load: {self.timbre_fallback})" if self.timbre_fallback else ""
+            return f"additive{why}"
+        hops, late = st["voice_hops"], st["late_frames"]
+        pct = f" ({100.0 * late / hops:.2f} %)" if hops else ""
+        return f"neural; {late} of {hops} voice-hops fell back to the additive voice{pct}"
 
     @property
     def neural(self) -> bool:
@@ -435,6 +469,46 @@ class Engine:
             raise ConfigError(f"morph amount must be 0..1, not {amount}")
         self.command(C_PARAM, P_MORPH_TO, float(self.instrument_index(to_instrument)), ring=ring)
         self.command(C_PARAM, P_MORPH, float(amount), ring=ring)
+
+    # ------------------------------------------------------------------ per-voice controls
+    #: control name -> (layer column, voice column, lowest, highest); see rt.layout LF_VIB_DEPTH...
+    VOICE_CONTROLS = {"vibrato": (LF_VIB_DEPTH, VF_VIB_DEPTH, 0.0, 200.0),        # depth, cents
+                      "vibrato_rate": (LF_VIB_RATE, VF_VIB_RATE, 0.0, 20.0),    # Hz (0: 5.5 Hz)
+                      "brightness": (LF_BRIGHT, VF_BRIGHT, -1.0, 1.0),          # 0: the timbre's own
+                      "breath": (LF_BREATH, VF_BREATH, -60.0, 24.0)}            # noise level change, dB
+
+    def _control_rows(self, values: dict[str, float | None]) -> list[tuple[int, int, float]]:
+        rows = []
+        for name, v in values.items():
+            if v is None:
+                continue
+            lc, vc, lo, hi = self.VOICE_CONTROLS[name]
+            x = float(v)
+            if not lo <= x <= hi:
+                raise ConfigError(f"{name} must be in {lo:g}..{hi:g}, not {v}")
+            rows.append((lc, vc, x))
+        return rows
+
+    def set_voice_controls(self, layer: int | str = LAYER_PLAYER, *, vibrato: float | None = None,
+                           vibrato_rate: float | None = None, brightness: float | None = None,
+                           breath: float | None = None, time: float = -1.0, ring: int = RING_CONTROL) -> None:
+        """Live controls of a layer's voices, sounding and new (in the spirit of Sketch2Sound):
+        ``vibrato`` depth in cents (0..200; the mod wheel drives it), ``vibrato_rate`` in Hz,
+        ``brightness`` -1 (dark) .. 0 (the timbre's own) .. +1 (bright), ``breath`` the breath /
+        bow / brass noise level change in dB. A one-shot voice (drums) ignores vibrato."""
+        lay = self.layer_index(layer)
+        for lc, _, x in self._control_rows({"vibrato": vibrato, "vibrato_rate": vibrato_rate,
+                                            "brightness": brightness, "breath": breath}):
+            self.command(C_LAYER, lay, lc, x, time=time, ring=ring)
+
+    def set_note_controls(self, note: float, layer: int | str = LAYER_PLAYER, *, vibrato: float | None = None,
+                          vibrato_rate: float | None = None, brightness: float | None = None,
+                          breath: float | None = None, time: float = -1.0, ring: int = RING_CONTROL) -> None:
+        """The same controls for one sounding note (every voice playing ``note`` on ``layer``)."""
+        lay = self.layer_index(layer)
+        for _, vc, x in self._control_rows({"vibrato": vibrato, "vibrato_rate": vibrato_rate,
+                                            "brightness": brightness, "breath": breath}):
+            self.command(C_VOICE, -1.0, vc, x, float(note), float(lay), time=time, ring=ring)
 
     def all_notes_off(self, layer: int = -1, ring: int = RING_CONTROL) -> bool:
         return self.command(C_ALL_OFF, layer, ring=ring)

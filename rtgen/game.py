@@ -29,6 +29,8 @@ or when the audio thread picks them up.
 Targets (what a parameter curve, a MIDI binding or an OSC message can drive):
 
 ``layer:NAME``      layer gain (multiplied with the state's gain for that layer)
+``layer:NAME.CONTROL``  a live voice control of the layer (``Engine.set_voice_controls``):
+                    ``vibrato`` (cents), ``vibrato_rate`` (Hz), ``brightness`` (-1..1), ``breath`` (dB)
 ``gen:NAME.PARAM``  a live generator parameter (``NAME`` is the generator type, e.g. ``ca1d``,
                     or the slot number; every generator of the current state that matches)
 ``param:NAME``      another named controller parameter (a MIDI fader can drive ``intensity``)
@@ -186,6 +188,14 @@ def parse_target(target: str, where: str = "target") -> tuple[str, str, str]:
     if not sep or not rest:
         raise ConfigError(f"{where}: unknown target {target!r}; targets: layer:NAME, gen:NAME.PARAM, "
                           f"param:NAME, {', '.join(GLOBAL_TARGETS)}")
+    if kind == "layer" and "." in rest:        # layer:NAME.CONTROL, a voice control of the layer
+        from .engine import Engine
+
+        lname, _, ctl = rest.partition(".")
+        if lname not in LAYER_NAMES or ctl not in Engine.VOICE_CONTROLS:
+            raise ConfigError(f"{where}: unknown layer control {target!r}; layer:NAME.CONTROL with a layer of "
+                              f"{', '.join(LAYER_NAMES)} and a control of {', '.join(Engine.VOICE_CONTROLS)}")
+        return kind, lname, ctl
     if kind == "layer":
         if rest not in LAYER_NAMES:
             raise ConfigError(f"{where}: unknown layer {rest!r} in {target!r}; layers: {', '.join(LAYER_NAMES)}")
@@ -663,6 +673,9 @@ class MusicController:
             raise ConfigError(f"{target}: value must be a finite number")
         kind, name, prm = parse_target(target)
         with self._lock:
+            if kind == "layer" and prm:       # a voice control: vibrato, vibrato_rate, brightness, breath
+                self.engine.set_voice_controls(name, **{prm: v}, time=time_)
+                return True
             if kind == "layer":
                 if not 0.0 <= v <= 4.0:
                     raise ConfigError(f"{target}: gain must be 0..4, not {v}")

@@ -44,6 +44,7 @@ from ..rt.layout import (
     LAYER_ANSWER,
     LAYER_PLAYER,
     LF_INSTR,
+    LF_VIB_DEPTH,
     N_INSTR,
     O_NOTE_OFF,
     O_NOTE_ON,
@@ -51,6 +52,8 @@ from ..rt.layout import (
 )
 
 log = logging.getLogger("rtgen.midi")
+
+MOD_VIBRATO_CENTS = 50.0   # the mod wheel (CC1) at 127: vibrato depth of the input layer's voices
 
 # ---------------------------------------------------------------- decoded message kinds
 M_NOTE_ON = 1        # a=note b=velocity (1..127)
@@ -611,6 +614,10 @@ class MidiInput:
         elif k == M_PANIC:
             self.held.clear()
             ok = self._cmd(C_PANIC, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, sample)
+        elif k == M_MOD:
+            # the mod wheel moves the vibrato of the layer's sounding and new notes
+            ok = self._cmd(C_LAYER, self.layer, LF_VIB_DEPTH, ev.a / 127.0 * MOD_VIBRATO_CENTS, 0.0, 0.0, 0.0,
+                           sample)
         else:
             self.stats.no_command += 1          # for the listeners only (CCs, mod wheel, aftertouch)
         if k in (M_NOTE_ON, M_NOTE_OFF):

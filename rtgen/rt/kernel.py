@@ -149,6 +149,7 @@ from .layout import (
     VF_BEND,
     VF_BR_COEF,
     VF_BR_LP,
+    VF_BR_NORM,
     VF_BREATH,
     VF_BRIGHT,
     VF_CENTS,
@@ -315,10 +316,15 @@ def set_bright(S, v):
     if b < 0.0:
         fc = f0 * 2.0 ** (8.0 * (1.0 + b))
     else:
-        fc = 2.0 * f0
+        fc = 4.0 * f0
     if fc > 0.45 * sr:
         fc = 0.45 * sr
     S.vf[v, VF_BR_COEF] = 1.0 - math.exp(-2.0 * math.pi * fc / sr)
+    # the shelf x + k (x - lp) at frequency f has the gain sqrt(1 + r^2 (1 + k)^2) / sqrt(1 + r^2),
+    # r = f / fc: divided by its value at the fundamental, the fundamental keeps its level
+    r = f0 / fc if fc > 0.0 else 0.0
+    k = b * BRIGHT_MAX_BOOST
+    S.vf[v, VF_BR_NORM] = math.sqrt((1.0 + r * r) / (1.0 + r * r * (1.0 + k) ** 2)) if b > 0.0 else 1.0
 
 
 @kernel_jit()
@@ -594,11 +600,18 @@ def apply_row(S, t, kind, a, b, c, d, e, f, gen):
                     if S.vf[v, VF_STATE] != VS_FREE and int(S.vf[v, VF_LAYER]) == lay:
                         set_voice_control(S, v, vcol, c)
     elif kind == C_VOICE:
+        # one note's control: by its note id (a >= 0), or every voice playing MIDI note d on layer e
         col = int(b)
         if col == VF_VIB_DEPTH or col == VF_VIB_RATE or col == VF_BRIGHT or col == VF_BREATH:
             for v in range(S.vf.shape[0]):
-                if S.vf[v, VF_STATE] != VS_FREE and S.vf[v, VF_NOTE_ID] == a:
-                    set_voice_control(S, v, col, c)
+                if S.vf[v, VF_STATE] == VS_FREE:
+                    continue
+                if a >= 0.0:
+                    if S.vf[v, VF_NOTE_ID] != a:
+                        continue
+                elif S.vf[v, VF_NOTE] != d or int(S.vf[v, VF_LAYER]) != int(e):
+                    continue
+                set_voice_control(S, v, col, c)
     elif kind == C_GEN_I:
         g = int(a)
         i = int(b)
@@ -1045,9 +1058,10 @@ def _lowpass(ws, mm, lp, lpc):
 
 
 @kernel_jit()
-def _brighten(ws, mm, lp, c, br):
+def _brighten(ws, mm, lp, c, br, norm):
     """Brightness over ws[:mm] in place: below 0 the lowpass output, above 0 the input plus
-    ``br * BRIGHT_MAX_BOOST`` times its content above the filter; returns the filter state."""
+    ``br * BRIGHT_MAX_BOOST`` times its content above the filter, scaled by ``norm`` (the
+    fundamental keeps its level); returns the filter state."""
     k = br * BRIGHT_MAX_BOOST
     for i in range(mm):
         x = ws[i]
@@ -1055,7 +1069,7 @@ def _brighten(ws, mm, lp, c, br):
         if br < 0.0:
             ws[i] = lp
         else:
-            ws[i] = x + k * (x - lp)
+            ws[i] = (x + k * (x - lp)) * norm
     return lp
 
 
@@ -1094,7 +1108,8 @@ def render_voices(S, a, b):
             S.vf[v, VF_LP] = ws[mm - 1]
         br = S.vf[v, VF_BRIGHT]
         if br != 0.0:
-            S.vf[v, VF_BR_LP] = _brighten(ws, mm, S.vf[v, VF_BR_LP], S.vf[v, VF_BR_COEF], br)
+            S.vf[v, VF_BR_LP] = _brighten(ws, mm, S.vf[v, VF_BR_LP], S.vf[v, VF_BR_COEF], br,
+                                          S.vf[v, VF_BR_NORM])
         lbl = S.lbuf[lay, 0]
         lbr = S.lbuf[lay, 1]
         for i in range(mm):

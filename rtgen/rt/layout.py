@@ -322,8 +322,11 @@ VF_CENTS_INC = 40     # per-chunk step of VF_CENTS towards the frame's value
 VF_PMOD = 41          # pitch modulation now (cents: vibrato + VF_CENTS), in VF_INC
 VF_BR_LP = 42         # brightness filter state
 VF_BR_COEF = 43       # brightness filter coefficient (one pole)
-C_VOICE = 18          # a=note_id b=column (VF_VIB_DEPTH, VF_VIB_RATE, VF_BRIGHT; VF_BREATH in dB) c=value
+C_VOICE = 18          # a=note_id (-1: every voice of note d on layer e) b=column (VF_VIB_DEPTH cents,
+                      # VF_VIB_RATE Hz, VF_BRIGHT -1..1, VF_BREATH dB) c=value
 IP_ONESHOT = 17       # iparam flag: the instrument's voices are one-shot (drums)
 S_VOICE_HOPS = 27     # neural voice-hops due (each voice at each hop boundary); S_LATE_FRAMES of them fell back
 VIB_RATE_DEFAULT = 5.5
-BRIGHT_MAX_BOOST = 2.0  # at brightness +1 the content above ~2 f0 gains (1 + this) times
+BRIGHT_MAX_BOOST = 4.0  # at brightness +1 the content above ~4 f0 gains (1 + this) times, the fundamental's
+                        # level kept (the sum is divided by the boost's gain at f0, VF_BR_NORM)
+VF_BR_NORM = 44       # brightness: 1 / (the boost's gain at the fundamental)

@@ -143,6 +143,24 @@ class OnnxTimbre(Timbre):
     """
 
     name = "neural"
+    _shared: dict[tuple[str, int, int], OnnxTimbre] = {}
+
+    @classmethod
+    def shared(cls, path: str | None = None) -> OnnxTimbre:
+        """One loaded model per file (and its version on disk) for the whole process: every engine
+        gets its own worker, runner and recurrent state; the session and the tables filled at
+        load are shared (an engine's load is then a copy)."""
+        p = os.path.abspath(path or DEFAULT_MODEL)
+        try:
+            stt = os.stat(p)
+            key = (p, int(stt.st_mtime_ns), int(stt.st_size))
+        except OSError:
+            return cls(p)                       # raises the clear ModelError
+        tb = cls._shared.get(key)
+        if tb is None:
+            tb = cls(p)
+            cls._shared[key] = tb
+        return tb
 
     def __init__(self, path: str | None = None, max_voices: int = 256) -> None:
         self.path = os.path.abspath(path or DEFAULT_MODEL)
@@ -441,6 +459,17 @@ class OnnxTimbre(Timbre):
         if itab.shape[1:] != (128, TS + 1) or iparam.shape[0] != n_instr or iparam.shape[1] < NIP:
             raise ValueError(f"itab must be [N_INSTR, 128, {TS + 1}] and iparam [N_INSTR, {NIP}], "
                              f"got {itab.shape} and {iparam.shape}")
+        cache: dict[tuple[float, tuple[int, ...], tuple[int, ...]], tuple[np.ndarray, np.ndarray]] = \
+            self.__dict__.setdefault("_table_cache", {})
+        key = (float(sr), tuple(itab.shape), tuple(iparam.shape))
+        if key in cache:
+            itab[...], iparam[...] = cache[key]
+            return
+        self._fill_tables(itab, iparam, sr)
+        cache[key] = (itab.copy(), iparam.copy())
+
+    def _fill_tables(self, itab: np.ndarray, iparam: np.ndarray, sr: float) -> None:
+        n_instr = itab.shape[0]
         attack, _ = self.attack_controls(sr)
         masks = np.stack([table_mask(n, sr, self.n_harm) for n in range(128)])     # [128, N_HARM]
         n_i = len(self._instruments)
