@@ -729,6 +729,7 @@ class TimbreWorker(threading.Thread):
             ids = _prepare(vf, part, float(now), int(target), float(hop), sr, morph, morph_to,
                            tb.embedding_table, self.state, self.note_of, r.x, r.e, r.s)
             r.run(m)
+            assert sl.cents is not None          # (allocated by NeuralSlots.__post_init__)
             published += _publish(vf, part, ids, r.amp, r.harm, r.noise, r.s_out, self.state, sr,
                                    _basis_f32(), int(target), sl.tab, sl.amp, sl.noise, sl.note_id, sl.hop,
                                    r.cents, sl.cents)
