@@ -165,8 +165,8 @@ def bench_presets(names: list[str], seconds: float) -> None:
                 if kind == "neural":
                     rows_ref, n_ref, inst = rows, len(audio), eng.timbre.instruments()
                     st = eng.stats()
-                    emit(f"onsets/preset/{name}/neural/fallback", st["late_frames"] / max(st["voice_hops"], 1),
-                         "fraction of voice-hops", voice_hops=st["voice_hops"])
+                    emit(f"onsets/preset/{name}/neural/fallback", st["late_frames"] / max(st.get("voice_hops", 0), 1),
+                         "fraction of voice-hops", voice_hops=st.get("voice_hops", 0))
             onsets = rows[:, 0] if len(rows) else np.zeros(0)
             lufs = loudness(audio)
             lufs_m = loudness(muted_onsets(audio, onsets))

@@ -272,7 +272,9 @@ class Engine:
                 import logging
 
                 logging.getLogger("rtgen").warning("timbre worker process failed (%s); using a thread", e)
-        self._fresh_worker().start()
+        w = self._fresh_worker()
+        w.warm()
+        w.start()
 
     def _fresh_worker(self) -> Any:
         """A new in-process worker on the current state arrays (a thread starts only once)."""

@@ -765,6 +765,18 @@ class TimbreWorker(threading.Thread):
                 r.run(m)
                 self.state[sub] = r.s_out[:m]
 
+    def warm(self) -> None:
+        """Load (or compile) the compiled passes and bind the model once, on a private voice, so
+        the first real frames do not wait for them (loading them from numba's cache alone took
+        0.5-0.8 s of a live start, every note of it falling back)."""
+        vf = np.zeros((1, self.vf.shape[1]), np.float64)
+        vf[0, VF_STATE] = 1.0
+        vf[0, VF_NOTE], vf[0, VF_VEL], vf[0, VF_NOTE_ID] = 60.0, 64.0, 0.0
+        vf[0, VF_INC] = 261.63 / float(self.p[P_SR] or SAMPLE_RATE)
+        st = np.zeros_like(self.st)
+        w = TimbreWorker(self.timbre, vf, NeuralSlots.allocate(1, self.slots.depth), self.p.copy(), st)
+        w.process_hop(0)
+
     def _done(self, target: int, t0: float) -> None:
         self.hops += 1
         self.last_hop = target

@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     slots = NeuralSlots.wrap(v["nf_tab"], v["nf_amp"], v["nf_noise"], v["nf_id"], v["nf_hop"],
                               v.get("nf_cents"))
     worker = TimbreWorker(timbre, v["vf"], slots, v["p"], v["st"])
-    worker.catch_up()                      # compiles and warms the passes before the stream needs them
+    worker.warm()                          # loads the compiled passes before the stream needs them
+    worker.catch_up()
     print("ready", flush=True)
     worker.start()
     sys.stdin.read()                       # until the engine closes the pipe (or dies)
