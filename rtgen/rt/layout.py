@@ -330,3 +330,18 @@ VIB_RATE_DEFAULT = 5.5
 BRIGHT_MAX_BOOST = 4.0  # at brightness +1 the content above ~4 f0 gains (1 + this) times, the fundamental's
                         # level kept (the sum is divided by the boost's gain at f0, VF_BR_NORM)
 VF_BR_NORM = 44       # brightness: 1 / (the boost's gain at the fundamental)
+
+# ------------------------------------------------------- row and ring-index columns (the kernel's names)
+RI_HEAD = 0           # cmd_idx[r, RI_HEAD] / out_idx[RI_HEAD]: rows written (by the producer)
+RI_TAIL = 8           # ... [RI_TAIL]: rows consumed (by the reader); a cache line apart from the head
+CMD_KIND = 0          # command row: [kind, a, b, c, d, e, f, time]
+CMD_A = 1             # a .. f at CMD_A .. CMD_A + 5
+CMD_TIME = 7
+OUT_KIND = 0          # output-event row: [kind, time, a, b, c, d, e, f]
+OUT_TIME = 1
+OUT_A = 2             # a .. f at OUT_A .. OUT_A + 5
+PQ_TIME = 0           # pending-queue row: [time, kind, a, b, c, d, e, f, seq, generator slot]
+PQ_KIND = 1
+PQ_A = 2              # a .. f at PQ_A .. PQ_A + 5
+PQ_SEQ = 8            # arrival order (ties at one sample keep it)
+PQ_GEN = 9            # generator slot that made the row (-1: none)
