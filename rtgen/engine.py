@@ -27,36 +27,36 @@ import numpy as np
 from .config import EngineSpec
 from .errors import ConfigError, DeviceError
 from .rt import kernel
+from .rt.clock import samples_per_beat
+from .rt.commands import (
+    AllNotesOff,
+    Command,
+    Meter,
+    NoteFor,
+    NoteOff,
+    NoteOn,
+    Panic,
+    PitchBend,
+    ResetClock,
+    SetGenActive,
+    SetGenWord,
+    SetHarmony,
+    SetLayer,
+    SetParam,
+    Sustain,
+    Swing,
+    Tempo,
+    VoiceControl,
+    harmony_commands,
+)
 from .rt.layout import (
-    C_ALL_OFF,
-    C_GEN_ACTIVE,
-    C_GEN_F,
-    C_GEN_I,
-    C_HARM,
-    C_LAYER,
-    C_METER,
-    C_NOTE_NOW,
-    C_NOTE_OFF,
-    C_NOTE_ON,
-    C_PANIC,
-    C_PARAM,
-    C_PITCHBEND,
-    C_SUSTAIN,
-    C_SWING,
-    C_TEMPO,
-    C_VOICE,
     CHUNK,
     GEN_NB,
     GEN_NF,
     GEN_NI,
     GI_ACTIVE,
-    H_BASE_OCTAVE,
-    H_CHORD,
-    H_CHORD_LEN,
-    H_CHORD_ROOT,
-    H_ROOT,
-    H_SCALE,
-    H_SCALE_LEN,
+    H_DENSITY,
+    H_TENSION,
     H_VERSION,
     LAYER_ANSWER,
     LAYER_AUTOMATA,
@@ -391,12 +391,16 @@ class Engine:
         return out
 
     # ------------------------------------------------------------------ commands
+    def send(self, cmd: Command, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
+        """Queue a typed command (:mod:`rtgen.rt.commands`) on ``ring`` at ``time`` (absolute
+        sample, or -1: as soon as possible). Returns False when the ring is full (the command is
+        dropped and counted). The typed setters below are the usual way in."""
+        return self._writers[ring].push(*cmd.row(), time)
+
     def command(self, kind: int, a: float = 0.0, b: float = 0.0, c: float = 0.0, d: float = 0.0,
                 e: float = 0.0, f: float = 0.0, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
-        """Queue a raw command (``C_*``) on ``ring``; ``time`` is an absolute sample or -1 (asap).
-
-        Returns False when the ring is full (the command is dropped and counted).
-        """
+        """Queue a raw row (``C_*`` kind and its columns): for tests that feed the kernel bad rows.
+        Everything else uses :meth:`send` or a typed setter."""
         return self._writers[ring].push(kind, a, b, c, d, e, f, time)
 
     def note_on(self, note: float, velocity: float = 100, layer: int | str = LAYER_PLAYER,
@@ -409,68 +413,85 @@ class Engine:
             instrument = self.instrument_index(instrument)
         if velocity <= 0:
             return self.note_off(note, layer, time=time, ring=ring)
-        return self.command(C_NOTE_ON, float(note), float(min(velocity, 127)), layer, instrument, -1.0, pan,
-                            time, ring)
+        return self.send(NoteOn(note, min(velocity, 127), layer, instrument, -1, pan), time, ring)
 
     def note_off(self, note: float, layer: int | str = LAYER_PLAYER, time: float = -1.0,
                  ring: int = RING_CONTROL) -> bool:
         if isinstance(layer, str):
             layer = self.layer_index(layer)
-        return self.command(C_NOTE_OFF, float(note), 0.0, layer, 0.0, -1.0, 0.0, time, ring)
+        return self.send(NoteOff(note, layer), time, ring)
 
-    def play_note(self, note: float, velocity: float, seconds: float, layer: int = LAYER_STINGER,
-                  instrument: int = -1, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
-        """A one-shot note that ends by itself after ``seconds`` (stingers, previews)."""
+    def play_note(self, note: float, velocity: float, seconds: float, layer: int | str = LAYER_STINGER,
+                  instrument: int | str = -1, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
+        """A one-shot note that ends by itself after ``seconds`` (stingers, previews); layer and
+        instrument by index or name, as for :meth:`note_on`."""
+        if isinstance(layer, str):
+            layer = self.layer_index(layer)
+        if isinstance(instrument, str):
+            instrument = self.instrument_index(instrument)
         dur = max(1.0, seconds * self.spec.sample_rate)
-        return self.command(C_NOTE_NOW, float(note), float(velocity), layer, instrument, 0.0, dur, time, ring)
+        return self.send(NoteFor(note, velocity, layer, instrument, dur), time, ring)
 
-    def sustain(self, down: bool, layer: int = LAYER_PLAYER, ring: int = RING_CONTROL) -> bool:
-        return self.command(C_SUSTAIN, 1.0 if down else 0.0, 0.0, layer, ring=ring)
+    def sustain(self, down: bool, layer: int = LAYER_PLAYER, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
+        return self.send(Sustain(bool(down), layer), time, ring)
 
-    def pitch_bend(self, semitones: float, layer: int = LAYER_PLAYER, ring: int = RING_CONTROL) -> bool:
-        return self.command(C_PITCHBEND, semitones, 0.0, layer, ring=ring)
+    def pitch_bend(self, semitones: float, layer: int = LAYER_PLAYER, time: float = -1.0,
+                   ring: int = RING_CONTROL) -> bool:
+        return self.send(PitchBend(semitones, layer), time, ring)
+
+    def program_change(self, program: int, layer: int = LAYER_PLAYER, time: float = -1.0,
+                       ring: int = RING_CONTROL) -> bool:
+        """A MIDI program change: the layer's instrument becomes ``program`` modulo the instrument slots."""
+        return self.send(SetLayer(layer, LF_INSTR, int(program) % N_INSTR), time, ring)
 
     def set_param(self, index: int, value: float, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
-        return self.command(C_PARAM, index, value, time=time, ring=ring)
+        return self.send(SetParam(index, value), time, ring)
 
     def set_tempo(self, bpm: float, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
         if not 20.0 <= bpm <= 400.0:
             raise ConfigError(f"tempo must be 20..400 bpm, not {bpm}")
-        return self.command(C_TEMPO, bpm, time=time, ring=ring)
+        return self.send(Tempo(bpm), time, ring)
 
-    def set_swing(self, swing: float, ring: int = RING_CONTROL) -> bool:
+    def set_swing(self, swing: float, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
         if not 0.0 <= swing <= 0.75:
             raise ConfigError(f"swing must be 0..0.75, not {swing}")
-        return self.command(C_SWING, swing, ring=ring)
+        return self.send(Swing(swing), time, ring)
 
-    def set_meter(self, beats_per_bar: int, ring: int = RING_CONTROL) -> bool:
-        return self.command(C_METER, beats_per_bar, ring=ring)
+    def set_meter(self, beats_per_bar: int, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
+        return self.send(Meter(beats_per_bar), time, ring)
 
-    def set_master_gain(self, gain: float) -> bool:
-        return self.set_param(P_MASTER_GAIN, max(0.0, float(gain)))
+    def set_master_gain(self, gain: float, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
+        return self.set_param(P_MASTER_GAIN, max(0.0, float(gain)), time, ring)
 
     def set_layer(self, layer: int | str, *, gain: float | None = None, pan: float | None = None,
                   mute: bool | None = None, instrument: int | str | None = None,
-                  ring: int = RING_CONTROL) -> None:
-        """Change a mixer layer (by index or name: rules, grammar, automata, player, answer…)."""
-        lay = self.layer_index(layer)
-        if gain is not None:
-            self.command(C_LAYER, lay, LF_GAIN, max(0.0, float(gain)), ring=ring)
-        if pan is not None:
-            self.command(C_LAYER, lay, LF_PAN, min(1.0, max(-1.0, float(pan))), ring=ring)
-        if mute is not None:
-            self.command(C_LAYER, lay, LF_MUTE, 1.0 if mute else 0.0, ring=ring)
-        if instrument is not None:
-            self.command(C_LAYER, lay, LF_INSTR, self.instrument_index(instrument), ring=ring)
+                  time: float = -1.0, ring: int = RING_CONTROL) -> bool:
+        """Change a mixer layer (by index or name: rules, grammar, automata, player, answer…).
 
-    def set_morph(self, to_instrument: int | str, amount: float, ring: int = RING_CONTROL) -> None:
+        Returns False when a command was dropped (the ring was full)."""
+        lay = self.layer_index(layer)
+        ok = True
+        if gain is not None:
+            ok &= self.send(SetLayer(lay, LF_GAIN, max(0.0, float(gain))), time, ring)
+        if pan is not None:
+            ok &= self.send(SetLayer(lay, LF_PAN, min(1.0, max(-1.0, float(pan)))), time, ring)
+        if mute is not None:
+            ok &= self.send(SetLayer(lay, LF_MUTE, 1.0 if mute else 0.0), time, ring)
+        if instrument is not None:
+            ok &= self.send(SetLayer(lay, LF_INSTR, self.instrument_index(instrument)), time, ring)
+        return ok
+
+    def set_morph(self, to_instrument: int | str | None, amount: float, time: float = -1.0,
+                  ring: int = RING_CONTROL) -> bool:
         """Neural timbre morphing: move every voice's instrument embedding ``amount`` (0..1) of the
-        way towards ``to_instrument`` (the worker interpolates the learnt embeddings each hop).
-        The additive fallback has no embeddings and ignores it."""
+        way towards ``to_instrument`` (None: the one set before; the worker interpolates the learnt
+        embeddings each hop). The additive fallback has no embeddings and ignores it."""
         if not 0.0 <= float(amount) <= 1.0:
             raise ConfigError(f"morph amount must be 0..1, not {amount}")
-        self.command(C_PARAM, P_MORPH_TO, float(self.instrument_index(to_instrument)), ring=ring)
-        self.command(C_PARAM, P_MORPH, float(amount), ring=ring)
+        ok = True
+        if to_instrument is not None:
+            ok = self.send(SetParam(P_MORPH_TO, float(self.instrument_index(to_instrument))), time, ring)
+        return self.send(SetParam(P_MORPH, float(amount)), time, ring) and ok
 
     # ------------------------------------------------------------------ per-voice controls
     #: control name -> (layer column, voice column, lowest, highest); see rt.layout LF_VIB_DEPTH...
@@ -493,67 +514,84 @@ class Engine:
 
     def set_voice_controls(self, layer: int | str = LAYER_PLAYER, *, vibrato: float | None = None,
                            vibrato_rate: float | None = None, brightness: float | None = None,
-                           breath: float | None = None, time: float = -1.0, ring: int = RING_CONTROL) -> None:
+                           breath: float | None = None, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
         """Live controls of a layer's voices, sounding and new (in the spirit of Sketch2Sound):
         ``vibrato`` depth in cents (0..200; the mod wheel drives it), ``vibrato_rate`` in Hz,
         ``brightness`` -1 (dark) .. 0 (the timbre's own) .. +1 (bright), ``breath`` the breath /
         bow / brass noise level change in dB. A one-shot voice (drums) ignores vibrato."""
         lay = self.layer_index(layer)
+        ok = True
         for lc, _, x in self._control_rows({"vibrato": vibrato, "vibrato_rate": vibrato_rate,
                                             "brightness": brightness, "breath": breath}):
-            self.command(C_LAYER, lay, lc, x, time=time, ring=ring)
+            ok = self.send(SetLayer(lay, lc, x), time, ring) and ok
+        return ok
 
     def set_note_controls(self, note: float, layer: int | str = LAYER_PLAYER, *, vibrato: float | None = None,
                           vibrato_rate: float | None = None, brightness: float | None = None,
-                          breath: float | None = None, time: float = -1.0, ring: int = RING_CONTROL) -> None:
+                          breath: float | None = None, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
         """The same controls for one sounding note (every voice playing ``note`` on ``layer``)."""
         lay = self.layer_index(layer)
+        ok = True
         for _, vc, x in self._control_rows({"vibrato": vibrato, "vibrato_rate": vibrato_rate,
                                             "brightness": brightness, "breath": breath}):
-            self.command(C_VOICE, -1.0, vc, x, float(note), float(lay), time=time, ring=ring)
+            ok = self.send(VoiceControl(-1.0, vc, x, float(note), lay), time, ring) and ok
+        return ok
 
-    def all_notes_off(self, layer: int = -1, ring: int = RING_CONTROL) -> bool:
-        return self.command(C_ALL_OFF, layer, ring=ring)
+    def all_notes_off(self, layer: int = -1, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
+        return self.send(AllNotesOff(layer), time, ring)
 
-    def panic(self, ring: int = RING_CONTROL) -> bool:
+    def panic(self, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
         """Silence everything at once and forget pending notes."""
-        return self.command(C_PANIC, ring=ring)
+        return self.send(Panic(), time, ring)
 
-    def set_harmony(self, root: int, scale: tuple[int, ...] | list[int] | None = None,
+    def reset_clock(self, beat: float = 0.0, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
+        """Move the beat clock to ``beat`` at ``time`` (a transport start, a Link phase)."""
+        return self.send(ResetClock(beat), time, ring)
+
+    def set_density(self, value: float, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
+        """The density hint (0..1) generators read from the harmonic context."""
+        return self.send(SetHarmony(H_DENSITY, value), time, ring)
+
+    def set_tension(self, value: float, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
+        """The tension hint (0..1) generators read from the harmonic context."""
+        return self.send(SetHarmony(H_TENSION, value), time, ring)
+
+    def set_harmony(self, root: int | None, scale: tuple[int, ...] | list[int] | None = None,
                     chord: tuple[int, ...] | list[int] | None = None, base_octave: int | None = None,
-                    now: bool = False, ring: int = RING_CONTROL) -> None:
-        """Set the shared harmonic context (tonic pitch class, scale offsets, chord pitch classes)."""
-        vals: list[tuple[int, float]] = [(H_ROOT, float(int(root) % 12))]
+                    now: bool = False, ring: int = RING_CONTROL, *, time: float = -1.0,
+                    version: float | None = None) -> bool:
+        """Set the shared harmonic context (tonic pitch class, scale offsets, chord pitch classes).
+
+        Parts left None keep their value (``chord=()`` clears the chord). ``version`` defaults to
+        the current one plus one; ``now`` writes the state directly (before the engine runs)."""
+        root_pc = None if root is None else float(int(root) % 12)
+        sc = None
         if scale is not None:
             sc = [int(x) for x in scale]
             if not 1 <= len(sc) <= 12 or any(not 0 <= x < 12 for x in sc):
                 raise ConfigError(f"a scale is 1..12 semitone offsets in 0..11, not {scale}")
-            vals.append((H_SCALE_LEN, float(len(sc))))
-            vals += [(H_SCALE + i, float(x)) for i, x in enumerate(sc)]
-        if chord is not None:
-            ch = [int(x) % 12 for x in chord][:6]
-            vals.append((H_CHORD_ROOT, float(ch[0]) if ch else -1.0))
-            vals.append((H_CHORD_LEN, float(len(ch))))
-            vals += [(H_CHORD + i, float(x)) for i, x in enumerate(ch)]
-        if base_octave is not None:
-            vals.append((H_BASE_OCTAVE, float(base_octave)))
-        vals.append((H_VERSION, float(self.state.harm[H_VERSION] + 1)))
-        for i, v in vals:
-            if now:
-                self.state.harm[i] = v
-            else:
-                self.command(C_HARM, i, v, ring=ring)
+        ch = None if chord is None else [int(x) % 12 for x in chord][:6]
+        ver = float(self.state.harm[H_VERSION] + 1) if version is None else float(version)
+        cmds = harmony_commands(ver, root_pc, sc, ch, None if base_octave is None else float(base_octave))
+        if now:
+            for c in cmds:
+                self.state.harm[c.word] = c.value
+            return True
+        ok = True
+        for c in cmds:
+            ok &= self.send(c, time, ring)
+        return ok
 
     # ------------------------------------------------------------------ generators
     def add_generator(self, seq: Sequencer, slot: int | None = None, active: bool = True,
                       time: float = -1.0) -> int:
         """Pack a Sequencer into a free slot and start it (at ``time``, or the next chunk)."""
         if slot is None:
-            free = [i for i in range(N_GEN) if self._slot_free(i)]
+            free = [i for i in range(N_GEN) if self.slot_free(i)]
             if not free:
                 raise ConfigError(f"all {N_GEN} generator slots are in use")
             slot = free[0]
-        if not 0 <= slot < N_GEN or not self._slot_free(slot):
+        if not 0 <= slot < N_GEN or not self.slot_free(slot):
             raise ConfigError(f"generator slot {slot} is in use or out of range 0..{N_GEN - 1}")
         gi = np.zeros(GEN_NI, np.int64)
         gf = np.zeros(GEN_NF, np.float64)
@@ -568,7 +606,7 @@ class Engine:
         self._slots[slot] = seq
         if active:
             if self._live:
-                self.command(C_GEN_ACTIVE, slot, 1.0, time=time)
+                self.set_generator_active(slot, True, time=time)
             else:
                 s.gi[slot, GI_ACTIVE] = 1
         return slot
@@ -577,11 +615,13 @@ class Engine:
         """Stop a generator (its sounding notes are released) and free its slot."""
         if not 0 <= slot < N_GEN:
             raise ConfigError(f"generator slot {slot} out of range")
-        self.command(C_GEN_ACTIVE, slot, 0.0, time=time)
+        self.set_generator_active(slot, False, time=time)
         self._slots[slot] = None
         self._retire[slot] = self._writers[RING_CONTROL].written
 
-    def _slot_free(self, slot: int) -> bool:
+    def slot_free(self, slot: int) -> bool:
+        """True when generator slot ``slot`` holds no generator (a retired one counts once the
+        audio thread has consumed its deactivation)."""
         if self._slots[slot] is not None:
             return False
         mark = self._retire.get(slot)
@@ -591,7 +631,17 @@ class Engine:
     def generators(self) -> dict[int, Sequencer]:
         return {i: s for i, s in enumerate(self._slots) if s is not None}
 
-    def set_generator_param(self, slot: int, name: str, value: float, time: float = -1.0) -> bool:
+    def set_generator_active(self, slot: int, on: bool, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
+        """Switch generator slot ``slot`` on or off at ``time`` (off releases the notes it started)."""
+        return self.send(SetGenActive(slot, bool(on)), time, ring)
+
+    def stop_generator_steps(self, slot: int, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
+        """Stop generator slot ``slot`` stepping from ``time`` on, leaving its sounding notes to end
+        (a transition stops the old generators a chunk before it releases their voices)."""
+        return self.send(SetGenWord(slot, GI_ACTIVE, 0.0), time, ring)
+
+    def set_generator_param(self, slot: int, name: str, value: float, time: float = -1.0,
+                            ring: int = RING_CONTROL) -> bool:
         """Change a generator's live parameter by name (see ``Sequencer.params()``)."""
         seq = self._slots[slot] if 0 <= slot < N_GEN else None
         if seq is None:
@@ -601,8 +651,7 @@ class Engine:
                 v = float(value)
                 if not (prm.lo <= v <= prm.hi):
                     raise ConfigError(f"{seq.name}.{name} must be in {prm.lo}..{prm.hi}, not {value}")
-                kind = C_GEN_I if prm.array == "i" else C_GEN_F
-                return self.command(kind, slot, prm.index, v, time=time)
+                return self.send(SetGenWord(slot, prm.index, v, floats=prm.array != "i"), time, ring)
         names = ", ".join(p.name for p in seq.params())
         raise ConfigError(f"{seq.name} has no parameter {name!r}; it has: {names}")
 
@@ -655,14 +704,17 @@ class Engine:
     def beat_at(self, sample: float) -> float:
         """Beat position at an absolute sample, at the current tempo."""
         t0, b0 = self.beat_anchor()
-        p = self.state.p
-        return b0 + (sample - t0) / (float(p[P_SR]) * 60.0 / float(p[P_BPM]))
+        return b0 + (sample - t0) / self.samples_per_beat()
 
     def sample_at_beat(self, beat: float) -> float:
         """Absolute sample of a beat position, assuming the tempo stays as it is."""
         t0, b0 = self.beat_anchor()
-        p = self.state.p
-        return t0 + (beat - b0) * float(p[P_SR]) * 60.0 / float(p[P_BPM])
+        return t0 + (beat - b0) * self.samples_per_beat()
+
+    def samples_per_beat(self) -> float:
+        """Samples per beat at the current tempo (the one formula; the kernel's twin is
+        :func:`rtgen.rt.clock.samples_per_beat`)."""
+        return samples_per_beat(self.state.p)
 
     def next_boundary(self, quantum: str = "beat", after: float | None = None) -> float:
         """The sample of the next beat or bar (``quantum`` = "immediate", "beat" or "bar").
@@ -685,7 +737,13 @@ class Engine:
 
     @property
     def sample_rate(self) -> int:
+        """The engine's sample rate in Hz (fixed when it is built; read it here)."""
         return self.spec.sample_rate
+
+    @property
+    def is_live(self) -> bool:
+        """True while a live backend's audio thread owns the engine (it renders; others send)."""
+        return self._live
 
     def active_voices(self) -> int:
         return int(np.count_nonzero(self.state.vf[:, VF_STATE] != VS_FREE))

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
+from .protocol import EngineLike
 from .rt.layout import FX_CAP, FXI_ENABLED, FXI_LATENCY, FXI_SEND_HEAD, LAYER_NAMES, N_LAYERS, O_NOTE_OFF, O_NOTE_ON
 
 log = logging.getLogger("rtgen.record")
@@ -206,7 +207,7 @@ class MidiRecorder:
 class RecordingTap:
     """Copies the live output from the engine's effects send ring into a :class:`WavWriter`."""
 
-    def __init__(self, engine: Any, writer: WavWriter, poll_s: float = 0.01) -> None:
+    def __init__(self, engine: EngineLike, writer: WavWriter, poll_s: float = 0.01) -> None:
         self.engine = engine
         self.writer = writer
         self.poll_s = poll_s
@@ -281,7 +282,7 @@ class SessionRecorder:
     """``DIR/session.wav`` and ``DIR/session.mid`` (names get a number when they exist)."""
 
     def __init__(self, directory: str | os.PathLike[str], sample_rate: int, bpm: float = 120.0,
-                 engine: Any = None, name: str = "session", flush_s: float = 0.25) -> None:
+                 engine: EngineLike | None = None, name: str = "session", flush_s: float = 0.25) -> None:
         d = Path(directory)
         try:
             d.mkdir(parents=True, exist_ok=True)
@@ -301,10 +302,10 @@ class SessionRecorder:
         self._bpm = float(bpm)
 
     @classmethod
-    def for_engine(cls, engine: Any, directory: str | os.PathLike[str], **kw: Any) -> SessionRecorder:
+    def for_engine(cls, engine: EngineLike, directory: str | os.PathLike[str], **kw: Any) -> SessionRecorder:
         from .rt.layout import P_BPM
 
-        return cls(directory, engine.spec.sample_rate, float(engine.state.p[P_BPM]), engine=engine, **kw)
+        return cls(directory, engine.sample_rate, float(engine.state.p[P_BPM]), engine=engine, **kw)
 
     def start_live(self) -> SessionRecorder:
         if self.engine is None:

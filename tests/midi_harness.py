@@ -1,8 +1,9 @@
 """Shared helpers for the MIDI / Continuator tests and benchmarks.
 
 * :func:`corpus_melody` — a real melody (MIDI pitch, seconds) from the music21 corpus;
-* :class:`FakeEngine` — records the commands the engine API would receive (unit tests only;
-  the real ``rtgen.engine.Engine`` is used when importable);
+* :class:`FakeEngine` — records the commands the engine API would receive (unit tests of one
+  function only; every test over a real port uses the real ``rtgen.engine.Engine``, imported
+  plainly so that a broken engine fails the tests instead of skipping them);
 * :class:`JackServer` — a private JACK dummy server, started and stopped by PID.
 """
 
@@ -15,7 +16,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rtgen.rt.layout import C_NOTE_OFF, C_NOTE_ON, LAYER_PLAYER, RING_CONTROL
+from rtgen.rt import commands as cm
+from rtgen.rt.layout import (
+    C_NOTE_OFF,
+    C_NOTE_ON,
+    H_DENSITY,
+    H_TENSION,
+    LAYER_PLAYER,
+    LF_INSTR,
+    N_INSTR,
+    P_MASTER_GAIN,
+    RING_CONTROL,
+)
 
 MELODIES = {
     "bach66": ("bach/bwv66.6", None, 0),
@@ -78,13 +90,50 @@ class FakeEngine:
             self.commands.append((kind, a, b, c, d, e, f, time, ring))
             return True
 
+    @property
+    def sample_rate(self) -> int:
+        return self.spec.sample_rate
+
+    # the engine's typed setters, encoded by the same commands module
+    def send(self, cmd: cm.Command, time: float = -1, ring: int = RING_CONTROL) -> bool:
+        return self.command(*cmd.row(), time=time, ring=ring)
+
     def note_on(self, note: float, vel: float, layer: int = LAYER_PLAYER, time: float = -1,
                 ring: int = RING_CONTROL) -> bool:
-        return self.command(C_NOTE_ON, note, vel, layer, -1.0, -1.0, 0.0, time=time, ring=ring)
+        return self.send(cm.NoteOn(note, vel, layer), time, ring)
 
     def note_off(self, note: float, layer: int = LAYER_PLAYER, time: float = -1,
                  ring: int = RING_CONTROL) -> bool:
-        return self.command(C_NOTE_OFF, note, 0.0, layer, 0.0, -1.0, 0.0, time=time, ring=ring)
+        return self.send(cm.NoteOff(note, layer), time, ring)
+
+    def sustain(self, down: bool, layer: int = LAYER_PLAYER, time: float = -1, ring: int = RING_CONTROL) -> bool:
+        return self.send(cm.Sustain(down, layer), time, ring)
+
+    def pitch_bend(self, semitones: float, layer: int = LAYER_PLAYER, time: float = -1,
+                   ring: int = RING_CONTROL) -> bool:
+        return self.send(cm.PitchBend(semitones, layer), time, ring)
+
+    def program_change(self, program: int, layer: int = LAYER_PLAYER, time: float = -1,
+                       ring: int = RING_CONTROL) -> bool:
+        return self.send(cm.SetLayer(layer, LF_INSTR, program % N_INSTR), time, ring)
+
+    def all_notes_off(self, layer: int = -1, time: float = -1, ring: int = RING_CONTROL) -> bool:
+        return self.send(cm.AllNotesOff(layer), time, ring)
+
+    def panic(self, time: float = -1, ring: int = RING_CONTROL) -> bool:
+        return self.send(cm.Panic(), time, ring)
+
+    def set_tempo(self, bpm: float, time: float = -1, ring: int = RING_CONTROL) -> bool:
+        return self.send(cm.Tempo(bpm), time, ring)
+
+    def set_master_gain(self, gain: float, time: float = -1, ring: int = RING_CONTROL) -> bool:
+        return self.send(cm.SetParam(P_MASTER_GAIN, max(0.0, gain)), time, ring)
+
+    def set_density(self, value: float, time: float = -1, ring: int = RING_CONTROL) -> bool:
+        return self.send(cm.SetHarmony(H_DENSITY, value), time, ring)
+
+    def set_tension(self, value: float, time: float = -1, ring: int = RING_CONTROL) -> bool:
+        return self.send(cm.SetHarmony(H_TENSION, value), time, ring)
 
     def events(self) -> np.ndarray:
         return np.zeros((0, 8))
@@ -119,13 +168,3 @@ def stuck_notes(cmds: list[tuple[float, int, int, float]]) -> list[int]:
 
 # a private JACK dummy server, started and stopped by PID (the project's own helper)
 from rtgen.backends.jackserver import JackServer, jackd_path  # noqa: E402,F401
-
-
-def engine_available() -> tuple[bool, str]:
-    """Whether the lead's engine can be imported, and why not."""
-    try:
-        from rtgen.config import EngineSpec  # noqa: F401
-        from rtgen.engine import Engine  # noqa: F401
-    except Exception as e:  # ImportError, or an engine still under construction
-        return False, f"rtgen.engine is not importable yet ({type(e).__name__}: {e})"
-    return True, ""

@@ -21,6 +21,7 @@ from rtgen.control.clock_sync import (
     estimate_tempo,
     link_available,
 )
+from rtgen.rt.commands import ResetClock, SetParam, Tempo
 from rtgen.rt.layout import C_PARAM, C_RESET_CLOCK, C_TEMPO, NP, NS, P_BPM, P_MASTER_GAIN, P_SR
 
 SR = 48000
@@ -66,10 +67,23 @@ class ClockEngine:
             self.state.p[P_BPM] = a
         return True
 
-    def set_tempo(self, bpm: float, time: float = -1.0, ring: int = 0) -> bool:
-        return self.command(C_TEMPO, bpm, time=time, ring=ring)
+    @property
+    def sample_rate(self) -> int:
+        return SR
 
-    def all_notes_off(self, layer: int = -1, ring: int = 0) -> bool:
+    def send(self, cmd: Any, time: float = -1.0, ring: int = 0) -> bool:
+        return self.command(*cmd.row(), time=time, ring=ring)
+
+    def set_tempo(self, bpm: float, time: float = -1.0, ring: int = 0) -> bool:
+        return self.send(Tempo(bpm), time=time, ring=ring)
+
+    def set_master_gain(self, gain: float, time: float = -1.0, ring: int = 0) -> bool:
+        return self.send(SetParam(P_MASTER_GAIN, gain), time=time, ring=ring)
+
+    def reset_clock(self, beat: float = 0.0, time: float = -1.0, ring: int = 0) -> bool:
+        return self.send(ResetClock(beat), time=time, ring=ring)
+
+    def all_notes_off(self, layer: int = -1, time: float = -1.0, ring: int = 0) -> bool:
         return True
 
 

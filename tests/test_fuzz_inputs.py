@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rtgen.errors import ConfigError
 from rtgen.gen.grammar import GrammarSeq, LSystem
 from rtgen.gen.presets import load_preset, parse_preset
+from rtgen.rt.layout import N_GEN
 from tests.gen_harness import run_kernel
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -81,6 +82,9 @@ _GEN_TYPES = st.sampled_from(["ca1d", "life", "grammar", "euclid", "chorale", "l
 @given(st.dictionaries(_KEYS, _VALUES, max_size=6),
        st.lists(st.dictionaries(_KEYS, _VALUES, max_size=6).flatmap(
            lambda d: _GEN_TYPES.map(lambda t: {**d, "type": t})), max_size=3))
+@example({"tempo": -5}, [{"type": "euclid"}])           # out of range: must be a ConfigError
+@example({"tempo": 96, "swing": 0.9}, [{"type": "euclid"}])
+@example({"tempo": 96, "beats_per_bar": 0}, [{"type": "euclid"}])
 def test_preset_documents_are_presets_or_config_errors_naming_a_key(top: dict, gens: list) -> None:
     doc = dict(top)
     if gens:
@@ -90,7 +94,10 @@ def test_preset_documents_are_presets_or_config_errors_naming_a_key(top: dict, g
     except ConfigError as e:
         assert "fuzz.toml" in str(e)
         return
-    assert 20 <= spec.tempo <= 400 or spec.tempo > 0
+    # an accepted document is a preset within the documented ranges, holding the values it gave
+    assert 20 <= spec.tempo <= 400 and spec.tempo == float(doc.get("tempo", 110.0))
+    assert 0.0 <= spec.swing <= 0.75 and 1 <= spec.beats_per_bar <= 16
+    assert 1 <= len(spec.generators) <= N_GEN
 
 
 @SETTINGS

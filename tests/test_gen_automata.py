@@ -70,8 +70,8 @@ def _life_kernel(grid: np.ndarray, gens: int, rule: str = "B3/S23", wrap: bool =
     gbuf = np.zeros(GEN_NB, np.int32)
     gbuf[:h * w] = grid.ravel()
     for _ in range(gens):
-        A.life_step(gbuf, A.LF_A, A.LF_B, h, w, b, s, int(wrap))
-        gbuf[:h * w] = gbuf[A.LF_B:A.LF_B + h * w]
+        A.life_step(gbuf, A.LIFE_A, A.LIFE_B, h, w, b, s, int(wrap))
+        gbuf[:h * w] = gbuf[A.LIFE_B:A.LIFE_B + h * w]
     return A.grid_array(gbuf, h, w)
 
 

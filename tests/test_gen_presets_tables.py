@@ -43,9 +43,13 @@ mix = 3
 def test_midi_map_table_is_accepted_and_validated(tmp_path: Path) -> None:
     from rtgen.control.params import load_midi_map
 
-    good = load_midi_map  # the params module reads the same table; the preset must not reject it
-    assert good is not None
-    spec = load_preset(_write(tmp_path, "\n[midi_map]\n"))
-    assert spec.midi_map is not None
+    # a table the params module reads is kept by the preset loader, and both read the same bindings
+    table = ('\n[midi_map]\nprograms = { 0 = "chorale" }\n[[midi_map.binding]]\nsource = "cc"\n'
+             'number = 74\ntarget = "param:intensity"\n')
+    path = _write(tmp_path, table)
+    spec = load_preset(path)
+    direct = load_midi_map(path)
+    assert [b.number for b in direct.bindings] == [74] and direct.programs == {0: "chorale"}
+    assert spec.midi_map == direct
     with pytest.raises(ConfigError, match="p.toml"):
         load_preset(_write(tmp_path, "\n[midi_map]\nbogus = 1\n"))

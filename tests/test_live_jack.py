@@ -59,19 +59,7 @@ def test_plays_through_jack_as_client_rtgen_with_a_busy_python_thread(jack_serve
         stats = stream.stats()
     assert "rtgen:out_0" in lsp and "rtgen:out_1" in lsp
     assert busy.iterations > 1000          # the busy thread really ran
-    expected = 3.0 * 48000 / 128
-    assert stats.callbacks >= 0.9 * expected
-    # What rtgen controls: its callback keeps its deadline whatever the busy thread does.
-    # This VM's host takes a vCPU away now and then (a 30 s busy-wait probe on the idle
-    # machine saw 39 stalls over 2 ms, up to 15.7 ms, and the guest charges them to the
-    # thread's CPU time as well; a CI run saw one of 83 ms inside a callback), so single
-    # callbacks may miss: the bounds are on the fraction that does, and on the mean. A
-    # callback waiting on the GIL would miss 50-75 % of its deadlines. Underflows count
-    # xruns of the whole JACK graph; they are measured next to a C client in bench_engine.
-    assert stats.over_deadline <= max(3, stats.callbacks // 100)
-    assert stats.over_deadline_cpu <= max(3, stats.callbacks // 100)
-    assert stats.mean_block_us < 0.25 * stats.deadline_us
-    assert stats.underflows <= 0.01 * stats.callbacks
+    assert stats.callbacks >= 0.9 * 3.0 * 48000 / 128
     loud = audio[np.abs(audio) > 0]
     assert loud.size > 48000 and np.all(np.isfinite(audio)) and np.abs(audio).max() <= 1.0
     seg = audio[np.flatnonzero(np.abs(audio) > 0)[0] + 4800:][:9600].astype(np.float64)
@@ -85,9 +73,43 @@ def test_sixty_four_frame_blocks_play(jack_factory) -> None:
         eng.note_on(60, 100)
         time.sleep(1.5)
         stats = stream.stats()
-    assert stats.callbacks >= 0.9 * 1.5 * 48000 / 64
-    assert stats.over_deadline <= max(3, stats.callbacks // 100)
-    assert stats.mean_block_us < 0.25 * stats.deadline_us
+    assert stats.callbacks >= 0.97 * stats.seconds * 48000 / 64
+
+
+# ---------------------------------------------------------------- keeping time, judged from outside
+#: JACK's engine names each client that did not finish a cycle (benchmarks/livecheck.py). In 10 s
+#: windows on 2026-12-03 (2 shared vCPUs, load ~8): rtgen with a busy Python thread 17-85 late
+#: cycles a minute, jack_metro on the same server 1-12; a Python PortAudio callback with a busy
+#: thread ~1,000-10,500 a minute and 43-75 % of its callbacks lost. The bound sits ~2x above
+#: rtgen's worst and several times below the control.
+LATE_PER_MIN = 180.0
+LIVE_S = 10.0
+
+
+def keeps_time(late_per_min: float, callbacks: int, seconds: float, period: int) -> bool:
+    """The check a live client must pass: few late cycles, and (nearly) every cycle called."""
+    return late_per_min <= LATE_PER_MIN and callbacks >= 0.97 * seconds * 48000 / period
+
+
+def test_rtgen_keeps_time_beside_a_busy_thread_and_a_gil_bound_callback_does_not(jack_server) -> None:
+    from benchmarks.bench_engine import sustained_engine
+    from benchmarks.livecheck import PYCALLBACK, RTGEN, LateCycles, run_python_callback
+
+    eng = sustained_engine(16, 128)
+    with LiveStream(eng) as stream, BusyThread() as busy, LateCycles(jack_server) as lc:
+        time.sleep(LIVE_S)
+        st = stream.stats()
+    assert busy.iterations > 1000
+    rt = lc.per_minute(RTGEN)
+    with LateCycles(jack_server) as lc2:
+        ctl = run_python_callback(128, LIVE_S, busy=True)
+    cb = lc2.per_minute(PYCALLBACK)
+    assert keeps_time(rt, st.callbacks, LIVE_S, 128), (rt, st.callbacks, dict(lc.counts))
+    # the same check catches a Python callback waiting on the GIL (it would catch rtgen's if it did)
+    assert not keeps_time(cb, ctl["callbacks"], LIVE_S, 128), (cb, ctl, dict(lc2.counts))
+    # compute: a callback whose own CPU time overran the deadline (the VM's stalls are charged to
+    # the thread too, so a few may); one that waited for anything would overrun many
+    assert st.over_deadline_cpu <= 3 + st.callbacks // 1000
 
 
 def test_commands_from_another_thread_reach_the_live_engine(jack_server) -> None:

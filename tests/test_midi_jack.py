@@ -17,8 +17,8 @@ import pytest
 from rtgen.control.keydetect import detect_key, in_scale
 from rtgen.control.midi import MidiInput, list_ports
 from rtgen.gen.continuator import ContinuatorConfig, max_copy_length
-from rtgen.rt.layout import C_NOTE_ON, RING_MIDI
-from tests.midi_harness import FakeEngine, JackServer, corpus_melody, engine_available, jackd_path, stuck_notes
+from rtgen.rt.layout import LAYER_PLAYER, O_NOTE_OFF, O_NOTE_ON, VF_LAYER, VF_STATE, VS_ON
+from tests.midi_harness import JackServer, corpus_melody, jackd_path
 
 pytestmark = [pytest.mark.jack,
               pytest.mark.skipif(jackd_path() is None, reason="jackd is not installed (apt-get install jackd2)")]
@@ -49,37 +49,62 @@ def _connect_out(mo, want: str) -> None:
     mo.open_port(idx[0], "out")
 
 
-def test_virtual_port_is_listed_and_notes_arrive_at_constant_latency(jack):
-    eng = FakeEngine()
+@pytest.fixture()
+def engine():
+    """The real engine, its clock running in real time (no sound device: this server has no
+    PortAudio client; the MIDI-to-audio latency is measured from outside in test_latency_outside)."""
+    from rtgen.config import EngineSpec
+    from rtgen.control.jam import ClockThread
+    from rtgen.engine import Engine
+
+    eng = Engine(EngineSpec(sample_rate=48000, block_size=128, voices=64, seed=0))
+    clock = ClockThread(eng).start()
+    yield eng
+    clock.stop()
+
+
+def _player_notes(eng) -> tuple[list[int], list[int]]:
+    """(note-on notes, note-off notes) the engine played on the player's layer, from its output events."""
+    ev = eng.events()
+    ons = [int(r[2]) for r in ev if int(r[0]) == O_NOTE_ON and int(r[4]) == LAYER_PLAYER]
+    offs = [int(r[2]) for r in ev if int(r[0]) == O_NOTE_OFF and int(r[4]) == LAYER_PLAYER]
+    return ons, offs
+
+
+def _held_player_voices(eng) -> int:
+    vf = eng.state.vf
+    return int(((vf[:, VF_STATE] == VS_ON) & (vf[:, VF_LAYER] == LAYER_PLAYER)).sum())
+
+
+def test_virtual_port_is_listed_and_notes_reach_the_engine(jack, engine):
+    eng = engine
+    eng.events()
     with MidiInput(eng, None, api="jack") as mi:
         assert mi.port_name == "rtgen:in"
         ports = list_ports("jack")
         assert "rtgen:in" in ports["outputs"]          # other clients write into it
         mo = _client_out()
         _connect_out(mo, "rtgen:in")
-        sent = []
         for k in range(40):
-            sent.append(time.monotonic())
             mo.send_message([0x90, 60 + k % 12, 100])
             mo.send_message([0x80, 60 + k % 12, 0])
             time.sleep(0.01)
         time.sleep(0.2)
         mo.close_port()
         mo.delete()
-    ons = [c for c in eng.commands if c[0] == C_NOTE_ON]
-    assert len(ons) == 40 and all(c[8] == RING_MIDI for c in ons)
-    sr = 48000
-    lat_ms = np.array([(c[7] / sr - (s - eng.t0)) * 1e3 for c, s in zip(ons, sent, strict=True)])
-    # constant latency (1 block + 2 ms = 4.67 ms) plus the JACK transport (<= ~1 period)
-    assert np.median(lat_ms) > 4.0 and lat_ms.max() < 4.67 + 8.0
-    js = mi.jitter.summary(sr)
+    ons, offs = _player_notes(eng)
+    assert ons == [60 + k % 12 for k in range(40)]      # every note played, in order
+    assert sorted(offs) == sorted(ons)
+    assert mi.stats.commands == 80 and mi.stats.dropped_ring == 0
+    js = mi.jitter.summary(48000)
     assert js["n"] == 80 and js["jitter_ms_max"] < 6.0
-    assert stuck_notes(eng.notes()) == []
+    assert _held_player_voices(eng) == 0
 
 
-def test_named_port_disappears_and_is_reopened(jack):
+def test_named_port_disappears_and_is_reopened(jack, engine):
     import rtmidi
-    eng = FakeEngine()
+    eng = engine
+    eng.events()
     src = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "keyboard")
     src.open_virtual_port("out")
     with MidiInput(eng, "keyboard", api="jack", watchdog_s=0.1) as mi:
@@ -92,7 +117,8 @@ def test_named_port_disappears_and_is_reopened(jack):
         while mi.stats.disconnects == 0 and time.monotonic() < t:
             time.sleep(0.05)
         assert mi.stats.disconnects == 1
-        assert stuck_notes(eng.notes()) == []            # the held key was released
+        time.sleep(0.1)
+        assert _held_player_voices(eng) == 0             # the held key was released in the engine
         src = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "keyboard")
         src.open_virtual_port("out")
         t = time.monotonic() + 3
@@ -105,23 +131,17 @@ def test_named_port_disappears_and_is_reopened(jack):
         time.sleep(0.2)
         src.close_port()
         src.delete()
-    notes = [int(c[1]) for c in eng.commands if c[0] == C_NOTE_ON]
-    assert notes == [60, 62]
+    ons, _ = _player_notes(eng)
+    assert ons == [60, 62]
 
 
 def test_fuzz_10000_messages_per_second_through_a_real_port(jack):
     """Random messages (notes, strays, CCs, bends, sysex, garbage data) at 10 kHz for 2 s."""
-    ok, _why = engine_available()
-    eng_real = None
-    if ok:
-        from rtgen.config import EngineSpec
-        from rtgen.control.jam import ClockThread
-        from rtgen.engine import Engine
-        eng_real = Engine(EngineSpec(sample_rate=48000, block_size=128, voices=64, seed=0))
-        clock = ClockThread(eng_real).start()
-        eng = eng_real
-    else:
-        eng = FakeEngine()
+    from rtgen.config import EngineSpec
+    from rtgen.control.jam import ClockThread
+    from rtgen.engine import Engine
+    eng = Engine(EngineSpec(sample_rate=48000, block_size=128, voices=64, seed=0))
+    clock = ClockThread(eng).start()
     rng = random.Random(1)
     sent = 0
     mi = MidiInput(eng, None, api="jack").start()
@@ -163,18 +183,14 @@ def test_fuzz_10000_messages_per_second_through_a_real_port(jack):
     assert st.received == sent
     assert st.parse.messages + st.parse.sysex + st.parse.dropped == sent
     assert st.commands + st.dropped_ring + st.filtered + st.no_command == st.parse.messages
-    if eng_real is not None:
-        time.sleep(0.6)                                  # release tails
-        clock.stop()
-        stats = eng_real.stats()
-        assert stats["commands_dropped"] == st.dropped_ring
-        from rtgen.rt.layout import LAYER_PLAYER, VF_LAYER, VF_STATE, VS_ON
-        vf = eng_real.state.vf
-        on = (vf[:, VF_STATE] == VS_ON) & (vf[:, VF_LAYER] == LAYER_PLAYER)
-        assert int(on.sum()) == 0, ("a player note is still held after the release", stats,
-                                    vf[on][:5, :16].tolist(), int(eng_real.state.st[19]))
-    else:
-        assert stuck_notes(eng.notes()) == []
+    time.sleep(0.6)                                      # release tails
+    clock.stop()
+    stats = eng.stats()
+    assert stats["commands_dropped"] == st.dropped_ring
+    vf = eng.state.vf
+    on = (vf[:, VF_STATE] == VS_ON) & (vf[:, VF_LAYER] == LAYER_PLAYER)
+    assert int(on.sum()) == 0, ("a player note is still held after the release", stats,
+                                vf[on][:5, :16].tolist())
 
 
 def _play_phrases(mo, phrases: list[list[tuple[int, float]]], gap: float) -> list[float]:
@@ -192,9 +208,6 @@ def _play_phrases(mo, phrases: list[list[tuple[int, float]]], gap: float) -> lis
 
 
 def test_end_to_end_jam_answers_in_key_fast_and_cleanly(jack):
-    ok, why = engine_available()
-    if not ok:
-        pytest.skip(why)
     import rtmidi
 
     from rtgen.config import EngineSpec
@@ -263,9 +276,6 @@ def test_end_to_end_jam_answers_in_key_fast_and_cleanly(jack):
 
 
 def test_run_jam_and_midi_ports_cli(jack, tmp_path, capsys):
-    ok, why = engine_available()
-    if not ok:
-        pytest.skip(why)
     import json as _json
 
     from rtgen.control.jam import _cmd_ports, run_jam

@@ -142,36 +142,48 @@ def test_wav_writer_reports_a_failing_disk_without_raising(tmp_path: Path) -> No
     w.close()
 
 
-def test_tap_copies_the_live_callback_path_exactly(tmp_path: Path) -> None:
-    """The live callback's two steps (render, fx_return) run here in Python; the tap pumps between blocks."""
+def test_tap_records_what_the_real_compiled_callback_plays(tmp_path: Path) -> None:
+    """The live ``@cfunc`` PortAudio callback itself (called through its C address, as PortAudio
+    calls it) renders block after block; the tap pumps between blocks. The WAV must hold exactly
+    what the callback wrote, and that must be what an offline render of the same engine plays."""
+    import ctypes
+
     from rtgen import Engine, EngineSpec
-    from rtgen.rt import kernel
-
-    eng = Engine(EngineSpec(seed=5, block_size=128))
-    eng.note_on(60, 100)
-    rec = SessionRecorder.for_engine(eng, tmp_path)
+    from rtgen.backends.live import callback_address
     from rtgen.record import RecordingTap
+    from rtgen.rt.state import address_table
 
+    proto = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64,
+                             ctypes.c_void_p, ctypes.c_uint64, ctypes.c_void_p)
+    callback = proto(callback_address())
+    eng = Engine(EngineSpec(seed=5, block_size=128))
+    twin = Engine(EngineSpec(seed=5, block_size=128))
+    for e in (eng, twin):
+        e.note_on(60, 100)
+    rec = SessionRecorder.for_engine(eng, tmp_path)
     tap = RecordingTap(eng, rec.wav, poll_s=3600)              # pumped by hand, not by its thread
     tap.start()
     rec.tap = tap
-    outs = []
+    tbl = address_table(eng.state)
+    outs, ref = [], []
     for i in range(300):
         out = np.zeros((128, 2), np.float32)
-        kernel.render(eng.state, out, 128)
-        if eng.state.fxi[FXI_ENABLED]:
-            kernel.fx_return(eng.state, out, 128)
+        assert callback(None, out.ctypes.data, 128, None, 0, tbl.ctypes.data) == 0
         outs.append(out)
+        ref.append(twin.render(frames=128))
         if i % 7 == 0:
             tap.pump()
         if i == 150:
-            eng.note_on(67, 90)
+            for e in (eng, twin):
+                e.note_on(67, 90)
     tap.pump()
     info = rec.stop()
     played = np.concatenate(outs)
+    assert np.array_equal(played, np.concatenate(ref))        # the callback plays the offline render
+    assert np.abs(played).max() > 0.01
     got, _ = sf.read(info["wav"], dtype="float32")
     assert info["lost_frames"] == 0 and got.shape == played.shape
-    assert np.abs(got - played).max() < 2.0 ** -22
+    assert np.abs(got - played).max() < 2.0 ** -22              # 24-bit PCM of the same samples
     assert eng.state.fxi[FXI_ENABLED] == 0
 
 

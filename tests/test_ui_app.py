@@ -64,8 +64,11 @@ def test_app_headless_shows_state_and_keys_act() -> None:
 
     asyncio.run(run())
     assert calls == [True, False]
-    eng.render(frames=256)
-    assert eng.active_voices() == 0 or eng.stats()["notes"] > 0
+    # the engine is rendered by nobody while the app runs: its first sample after the app applies
+    # the panic, which silences every voice at once (ensemble holds several before it)
+    assert eng.active_voices() > 0
+    eng.render(frames=1)
+    assert eng.active_voices() == 0
 
 
 def test_scene_errors_are_shown_not_raised() -> None:

@@ -19,7 +19,7 @@ import ctypes
 import ctypes.util
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numba import carray, cfunc, njit, types
@@ -46,6 +46,9 @@ from ..rt.layout import (
     S_WORST_NS,
 )
 from ..rt.state import FIELDS, TABLE_WORDS, EngineState, address_table
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 JACK_CLIENT_NAME = "rtgen"
 PA_OUTPUT_UNDERFLOW = 0x4
@@ -334,15 +337,15 @@ class LiveStream:
     the stream runs, so nobody else calls ``render`` on it.
     """
 
-    def __init__(self, engine: Any, device: int | str | None = None, block_size: int | None = None,
+    def __init__(self, engine: Engine, device: int | str | None = None, block_size: int | None = None,
                  sample_rate: int | None = None, latency: float | str = "low") -> None:
         self.engine = engine
         self.block_size = int(block_size or engine.spec.block_size)
-        self.sample_rate = int(sample_rate or engine.spec.sample_rate)
+        self.sample_rate = int(sample_rate or engine.sample_rate)
         if not 1 <= self.block_size <= MAX_BLOCK:
             raise ConfigError(f"block size {self.block_size} is out of range 1..{MAX_BLOCK}")
-        if self.sample_rate != engine.spec.sample_rate:
-            raise ConfigError(f"the engine was built for {engine.spec.sample_rate} Hz; "
+        if self.sample_rate != engine.sample_rate:
+            raise ConfigError(f"the engine was built for {engine.sample_rate} Hz; "
                               f"the stream asks for {self.sample_rate} Hz")
         self._device_arg = device
         self._latency = latency

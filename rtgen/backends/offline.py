@@ -6,16 +6,19 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ConfigError
 
+if TYPE_CHECKING:
+    from ..protocol import EngineLike
+
 RENDER_BLOCK = 4096
 
 
-def render_array(engine: Any, seconds: float, block: int = RENDER_BLOCK,
+def render_array(engine: EngineLike, seconds: float, block: int = RENDER_BLOCK,
                  progress: Callable[[float], None] | None = None,
                  on_block: Callable[[int], None] | None = None) -> np.ndarray:
     """Render ``seconds`` of audio from ``engine`` into a new float32 [n, 2] array.

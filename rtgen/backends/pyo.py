@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, DeviceError
 from ..fx import _pyo
 from ..fx.config import validate
+
+if TYPE_CHECKING:
+    from ..protocol import EngineLike
 
 PYO_AUDIO = ("portaudio", "jack")
 
@@ -48,7 +51,7 @@ def _chain(pyo: Any, src: Any, cfg: dict[str, Any]) -> tuple[Any, list[Any]]:
     return sig, objs
 
 
-def play_with_pyo(engine: Any, seconds: float, audio: str = "portaudio", block_size: int = 256,
+def play_with_pyo(engine: EngineLike, seconds: float, audio: str = "portaudio", block_size: int = 256,
                   device: int | None = None, fx: dict[str, Any] | None = None,
                   jack_name: str = "rtgen-pyo") -> PyoPlayStats:
     """Play ``engine`` for ``seconds`` through pyo's audio server; returns what happened."""
@@ -63,7 +66,7 @@ def play_with_pyo(engine: Any, seconds: float, audio: str = "portaudio", block_s
                           "rtgen's own live backend (rtgen play)")
     from ..fx.source import RtgenSource
 
-    sr = int(engine.spec.sample_rate)
+    sr = int(engine.sample_rate)
     s = pyo.Server(sr=sr, nchnls=2, buffersize=int(block_size), duplex=0, audio=audio,
                    jackname=jack_name, verbosity=1)
     s.deactivateMidi()

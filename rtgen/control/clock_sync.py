@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..rt.layout import C_PARAM, C_RESET_CLOCK, P_BPM, P_MASTER_GAIN, RING_MIDI
+from ..protocol import EngineLike
+from ..rt.layout import P_BPM, P_MASTER_GAIN, RING_MIDI
 
 log = logging.getLogger("rtgen.clock")
 
@@ -91,8 +92,9 @@ def estimate_tempo(times: list[float] | np.ndarray, min_ticks: int = PPQN) -> fl
 class ClockFollower:
     """Follows an external MIDI clock: engine tempo, beat phase on Start/Continue, silence on Stop."""
 
-    def __init__(self, engine: Any, ring: int = RING_MIDI, window_beats: float = 4.0, min_change_bpm: float = 0.05,
-                 mute_on_stop: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, engine: EngineLike, ring: int = RING_MIDI, window_beats: float = 4.0,
+                 min_change_bpm: float = 0.05, mute_on_stop: bool = True,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
         self.ring = ring
         self.window = max(PPQN, int(window_beats * PPQN))
@@ -111,7 +113,7 @@ class ClockFollower:
 
     def _sample(self, t: float) -> float:
         now = self.clock()
-        return float(self.engine.now_sample()) - (now - t) * float(self.engine.spec.sample_rate)
+        return float(self.engine.now_sample()) - (now - t) * float(self.engine.sample_rate)
 
     def message(self, msg: list[int] | bytes, t: float) -> None:
         """One MIDI system real-time/common message received at monotonic time ``t``."""
@@ -133,7 +135,7 @@ class ClockFollower:
                 self.running = False
                 if self.mute_on_stop:
                     self._gain = float(self.engine.state.p[P_MASTER_GAIN])
-                    self._cmd(C_PARAM, P_MASTER_GAIN, 0.0)
+                    self._sent(self.engine.set_master_gain(0.0, ring=self.ring))
                     self.engine.all_notes_off(ring=self.ring)
             elif s == SONG_POSITION and len(msg) >= 3:
                 self.position_16ths = int(msg[1]) | (int(msg[2]) << 7)
@@ -142,7 +144,7 @@ class ClockFollower:
         self.running = True
         self._reset_at_next_tick = beat
         if self._gain is not None:
-            self._cmd(C_PARAM, P_MASTER_GAIN, self._gain)
+            self._sent(self.engine.set_master_gain(self._gain, ring=self.ring))
             self._gain = None
 
     def _tick(self, t: float) -> None:
@@ -151,7 +153,7 @@ class ClockFollower:
         self.ticks.append(t)
         if self._reset_at_next_tick is not None:
             # the first clock after Start/Continue is the beat the transport starts from
-            self._cmd(C_RESET_CLOCK, self._reset_at_next_tick, time_=self._sample(t))
+            self._sent(self.engine.reset_clock(self._reset_at_next_tick, time=self._sample(t), ring=self.ring))
             self._reset_at_next_tick = None
         if self.tick_count % 6:
             return
@@ -169,8 +171,8 @@ class ClockFollower:
             except ConfigError:
                 pass
 
-    def _cmd(self, kind: int, a: float = 0.0, b: float = 0.0, time_: float = -1.0) -> None:
-        if not self.engine.command(kind, float(a), float(b), time=float(time_), ring=self.ring):
+    def _sent(self, ok: bool) -> None:
+        if not ok:
             self.stats["dropped"] += 1
 
 
@@ -247,7 +249,7 @@ class MidiClockOut:
     positive value compensates for the audio output latency).
     """
 
-    def __init__(self, engine: Any, port: str | None, api: str = "auto", client_name: str = "rtgen-clock",
+    def __init__(self, engine: EngineLike, port: str | None, api: str = "auto", client_name: str = "rtgen-clock",
                  offset_s: float = 0.0, send_start: bool = True) -> None:
         self.engine = engine
         self.port = port
@@ -276,7 +278,7 @@ class MidiClockOut:
         return self
 
     def _wall_of(self, sample: float) -> float:
-        sr = float(self.engine.spec.sample_rate)
+        sr = float(self.engine.sample_rate)
         return time.monotonic() + (sample - float(self.engine.now_sample())) / sr + self.offset_s
 
     def _loop(self) -> None:
@@ -338,7 +340,7 @@ class LinkSync:
     on the session's next bar (``quantum`` beats).
     """
 
-    def __init__(self, engine: Any, quantum: float = 4.0, lead: bool = False, poll_s: float = 0.02,
+    def __init__(self, engine: EngineLike, quantum: float = 4.0, lead: bool = False, poll_s: float = 0.02,
                  ring: int = RING_MIDI) -> None:
         ok, why = link_available()
         if not ok:
@@ -377,9 +379,9 @@ class LinkSync:
         beat = float(s.beatAtTime(now_us, self.quantum))
         nxt = math.floor(beat / self.quantum + 1.0) * self.quantum
         t_us = float(s.timeAtBeat(nxt, self.quantum))
-        sr = float(self.engine.spec.sample_rate)
+        sr = float(self.engine.sample_rate)
         at = float(self.engine.now_sample()) + (t_us - now_us) * 1e-6 * sr
-        self.engine.command(C_RESET_CLOCK, 0.0, time=at, ring=self.ring)
+        self.engine.reset_clock(0.0, time=at, ring=self.ring)
 
     def poll(self) -> None:
         ours = float(self.engine.state.p[P_BPM])

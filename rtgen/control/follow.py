@@ -4,11 +4,11 @@ A :class:`Follower` is a MIDI listener (it runs in the MIDI input thread and wri
 through ``RING_MIDI``):
 
 * key and scale: :class:`rtgen.control.keydetect.KeyTracker` (Krumhansl–Schmuckler)
-  -> ``C_HARM`` ``H_ROOT``, ``H_SCALE_LEN``, ``H_SCALE..``;
-* tempo (optional): the median inter-onset interval folded into 60..180 BPM -> ``C_TEMPO``;
-* density: note rate over the last few seconds -> ``C_HARM H_DENSITY`` (0..1);
-* intensity: mean velocity -> ``C_HARM H_TENSION`` (0..1) and, optionally, the master
-  gain of the generator layers via ``C_PARAM P_MASTER_GAIN`` scaling;
+  -> the harmonic context's root and scale (:func:`rtgen.rt.commands.harmony_commands`);
+* tempo (optional): the median inter-onset interval folded into 60..180 BPM -> ``set_tempo``;
+* density: note rate over the last few seconds -> ``set_density`` (0..1);
+* intensity: mean velocity -> ``set_tension`` (0..1) and, optionally, the master
+  gain via ``set_master_gain`` scaling;
 * accompaniment: notes held together set the current chord (``H_CHORD_*``).
 
 Updates are rate-limited (``interval_s``) so a fast player cannot flood the ring.
@@ -17,22 +17,12 @@ Updates are rate-limited (``interval_s``) so a fast player cannot flood the ring
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
 
 import numpy as np
 
+from ..protocol import EngineLike
+from ..rt.commands import harmony_commands
 from ..rt.layout import (
-    C_HARM,
-    C_PARAM,
-    C_TEMPO,
-    H_CHORD,
-    H_CHORD_LEN,
-    H_CHORD_ROOT,
-    H_DENSITY,
-    H_ROOT,
-    H_SCALE,
-    H_SCALE_LEN,
-    H_TENSION,
     H_VERSION,
     P_MASTER_GAIN,
     RING_MIDI,
@@ -42,7 +32,7 @@ from .midi import M_NOTE_OFF, M_NOTE_ON, MidiEvent
 
 
 class Follower:
-    def __init__(self, engine: Any, *, follow_key: bool = True, follow_tempo: bool = False,
+    def __init__(self, engine: EngineLike, *, follow_key: bool = True, follow_tempo: bool = False,
                  follow_density: bool = True, accompaniment: bool = False, intensity_gain: bool = False,
                  interval_s: float = 0.25, ring: int = RING_MIDI) -> None:
         self.engine = engine
@@ -83,23 +73,21 @@ class Follower:
             self._last_update = t
             self._rates(t)
 
-    def _cmd(self, kind: int, a: float, b: float = 0.0) -> None:
-        if not self.engine.command(kind, float(a), float(b), ring=self.ring):
+    def _sent(self, ok: bool) -> None:
+        if not ok:
             self.dropped += 1
 
-    def _bump(self) -> None:
+    def _next_version(self) -> float:
         harm = getattr(getattr(self.engine, "state", None), "harm", None)
         cur = float(harm[H_VERSION]) if harm is not None else self._version
         self._version = max(self._version, cur) + 1.0
-        self._cmd(C_HARM, H_VERSION, self._version)
+        return self._version
 
     def _key(self) -> None:
-        sc = self.key.scale
-        self._cmd(C_HARM, H_ROOT, self.key.root)
-        self._cmd(C_HARM, H_SCALE_LEN, len(sc))
-        for i, d in enumerate(sc):
-            self._cmd(C_HARM, H_SCALE + i, d)
-        self._bump()
+        sc = list(self.key.scale)
+        rows = harmony_commands(self._next_version(), root=self.key.root, scale=sc)
+        for c in rows:
+            self._sent(self.engine.send(c, ring=self.ring))
 
     def _chord(self, notes: list[int]) -> None:
         pcs: list[int] = []
@@ -107,11 +95,8 @@ class Follower:
             if n % 12 not in pcs:
                 pcs.append(n % 12)
         pcs = pcs[:6]
-        self._cmd(C_HARM, H_CHORD_ROOT, pcs[0])
-        self._cmd(C_HARM, H_CHORD_LEN, len(pcs))
-        for i, pc in enumerate(pcs):
-            self._cmd(C_HARM, H_CHORD + i, pc)
-        self._bump()
+        for c in harmony_commands(self._next_version(), chord=pcs):
+            self._sent(self.engine.send(c, ring=self.ring))
 
     def _rates(self, t: float) -> None:
         recent = [(ti, v) for ti, v in self.onsets if t - ti <= 4.0]
@@ -122,10 +107,10 @@ class Follower:
         self.density = float(min(1.0, rate / 8.0))
         self.intensity = float(np.mean([v for _, v in recent]) / 127.0)
         if self.follow_density:
-            self._cmd(C_HARM, H_DENSITY, self.density)
-            self._cmd(C_HARM, H_TENSION, self.intensity)
+            self._sent(self.engine.set_density(self.density, ring=self.ring))
+            self._sent(self.engine.set_tension(self.intensity, ring=self.ring))
         if self.intensity_gain:
-            self._cmd(C_PARAM, P_MASTER_GAIN, self._base_gain * (0.6 + 0.6 * self.intensity))
+            self._sent(self.engine.set_master_gain(self._base_gain * (0.6 + 0.6 * self.intensity), ring=self.ring))
         if self.follow_tempo and len(recent) >= 6:
             iois = np.diff([ti for ti, _ in recent])
             iois = iois[iois > 0.06]
@@ -138,7 +123,7 @@ class Follower:
                 bpm = 60.0 / beat
                 if self.bpm == 0.0 or abs(bpm - self.bpm) / self.bpm > 0.03:
                     self.bpm = bpm
-                    self._cmd(C_TEMPO, bpm)
+                    self._sent(self.engine.set_tempo(bpm, ring=self.ring))
 
     def harmony_weights(self) -> np.ndarray:
         """Fitness weights of the 12 pitch classes for the Continuator's harmonic bias."""

@@ -55,7 +55,7 @@ enabled (``fxi[FXI_ENABLED]``), and the rack processes each bus's chain into the
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -65,11 +65,14 @@ from .config import EFFECTS, PRESETS, preset, validate
 from .rack import FxRack
 from .worker import FxWorker
 
+if TYPE_CHECKING:
+    from ..protocol import EngineLike
+
 log = logging.getLogger("rtgen.fx")
 _warned_sends: list[bool] = []
 
 
-def apply_sends(engine: Any, config: dict[str, Any]) -> bool:
+def apply_sends(engine: EngineLike, config: dict[str, Any]) -> bool:
     """Write the buses' per-layer send amounts into the engine's ``fxl`` (when the kernel has the hook)."""
     cfg = validate(config)
     fxl = getattr(engine.state, "fxl", None)
@@ -87,7 +90,7 @@ def apply_sends(engine: Any, config: dict[str, Any]) -> bool:
     return True
 
 
-def render_with_fx(engine: Any, seconds: float, rack: FxRack | dict[str, Any] | None,
+def render_with_fx(engine: EngineLike, seconds: float, rack: FxRack | dict[str, Any] | None,
                    block: int = 4096) -> np.ndarray:
     """Render ``seconds`` offline through an effects rack (synchronous: no added latency).
 
@@ -96,12 +99,12 @@ def render_with_fx(engine: Any, seconds: float, rack: FxRack | dict[str, Any] | 
     """
     own = not isinstance(rack, FxRack)
     r = FxRack.from_config(rack if isinstance(rack, dict) else None if rack is None else rack.config,
-                           engine.spec.sample_rate) if own else rack
+                           engine.sample_rate) if own else rack
     assert isinstance(r, FxRack)
     try:
         if not (seconds >= 0.0) or seconds > 24 * 3600:
             raise ConfigError(f"seconds must be in 0..86400, not {seconds}")
-        n = int(round(seconds * engine.spec.sample_rate))
+        n = int(round(seconds * engine.sample_rate))
         B = max(r.block, (min(block, FX_CAP // 2) // r.block) * r.block)
         total = ((n + r.block - 1) // r.block) * r.block
         out = np.zeros((total, 2), np.float32)

@@ -22,12 +22,15 @@ callback per server: pass ``chain=`` your own function if you also need one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ConfigError
 from ._pyo import load_pyo
+
+if TYPE_CHECKING:
+    from ..protocol import EngineLike
 
 _pyo = load_pyo()
 if _pyo is None:
@@ -39,7 +42,7 @@ PyoObject = _pyo.PyoObject
 class RtgenSource(PyoObject):  # type: ignore[misc,valid-type]
     """The engine's stereo output as a pyo object (``mul``/``add`` work as for any PyoObject)."""
 
-    def __init__(self, engine: Any, server: Any = None, mul: Any = 1, add: Any = 0,
+    def __init__(self, engine: EngineLike, server: Any = None, mul: Any = 1, add: Any = 0,
                  chain: Callable[[], None] | None = None) -> None:
         pyo = _pyo
         if pyo is None:
@@ -48,8 +51,8 @@ class RtgenSource(PyoObject):  # type: ignore[misc,valid-type]
         srv = server if server is not None else _default_server()
         bs = int(srv.getBufferSize())
         sr = int(round(float(srv.getSamplingRate())))
-        if sr != engine.spec.sample_rate:
-            raise ConfigError(f"the pyo server runs at {sr} Hz, the engine at {engine.spec.sample_rate} Hz")
+        if sr != engine.sample_rate:
+            raise ConfigError(f"the pyo server runs at {sr} Hz, the engine at {engine.sample_rate} Hz")
         self.engine = engine
         self._table = pyo.DataTable(bs, chnls=2)
         # the table's own float memory, one view per channel: no copy on the pyo side

@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from multiprocessing import resource_tracker, shared_memory
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,6 +40,9 @@ from ..errors import ConfigError, DeviceError
 from ..rt.layout import FX_CAP, FXI_ENABLED, FXI_LATE, FXI_LATENCY, FXI_RET_HEAD, FXI_SEND_HEAD
 from .config import validate
 from .rack import FxRack
+
+if TYPE_CHECKING:
+    from ..protocol import EngineLike
 
 log = logging.getLogger("rtgen.fx")
 
@@ -130,7 +133,7 @@ class FxWorker:
     >>> w.start(); stream = LiveStream(engine).start(); ...; stream.stop(); w.stop()
     """
 
-    def __init__(self, engine: Any, config: dict[str, Any] | None, host_block: int | None = None,
+    def __init__(self, engine: EngineLike, config: dict[str, Any] | None, host_block: int | None = None,
                  worker: str | None = None, latency: int | None = None) -> None:
         self.engine = engine
         self.config = validate(config)
@@ -157,10 +160,10 @@ class FxWorker:
     # ------------------------------------------------------------------ life cycle
     def start(self) -> FxWorker:
         """Build the rack (here or in the worker process) and route the engine's output through it."""
-        if getattr(self.engine, "_live", False) and self.mode == "process":
+        if self.engine.is_live and self.mode == "process":
             raise ConfigError("start the effects worker before the live stream: the process worker "
                               "moves the effects rings into shared memory")
-        probe = FxRack(self.config, self.engine.spec.sample_rate) if self.mode == "thread" else None
+        probe = FxRack(self.config, self.engine.sample_rate) if self.mode == "thread" else None
         if probe is None:
             from . import _pyo
             has_fx = self.config["enabled"] and (self.config["master"] or any(
@@ -222,7 +225,7 @@ class FxWorker:
             self.engine.state = s._replace(fxs=fxs, fxr=fxr, fxi=fxi, fxa=fxa)
         else:
             self.engine.state = s._replace(fxs=fxs, fxr=fxr, fxi=fxi)
-        cmd = [sys.executable, "-m", "rtgen.fx.workerproc", shm.name, str(self.engine.spec.sample_rate),
+        cmd = [sys.executable, "-m", "rtgen.fx.workerproc", shm.name, str(self.engine.sample_rate),
                json.dumps(self.config), str(os.getpid()), str(naux)]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                       env=dict(os.environ))
@@ -286,7 +289,7 @@ class FxWorker:
         """Copy the rings back into private arrays and free the shared segment (after the stream stopped)."""
         if self._shm is None:
             return
-        if getattr(self.engine, "_live", False):
+        if self.engine.is_live:
             raise ConfigError("stop the live stream before releasing the effects rings")
         s = self.engine.state
         priv = {"fxs": np.array(s.fxs), "fxr": np.array(s.fxr), "fxi": np.array(s.fxi)}

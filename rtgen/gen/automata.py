@@ -197,35 +197,36 @@ class CA1D(Sequencer):
 
 
 # ========================================================================= 2-D grids
-LF_A = 0
-LF_B = 4096
-LF_SEED = 8192
+# Life's buffers and slot words are LIFE_* (LF_* are the mixer's layer columns in rt/layout.py)
+LIFE_A = 0
+LIFE_B = 4096
+LIFE_SEED = 8192
 CY_A = 12288
 CY_B = 16384
 CY_MAP = 20480
 MAX_CELLS = 4096
 
-LF_H = GI_USER
-LF_W = GI_USER + 1
-LF_BMASK = GI_USER + 2
-LF_SMASK = GI_USER + 3
-LF_WRAP = GI_USER + 4
-LF_RESEED = GI_USER + 5
-LF_SEEN = GI_USER + 6
-LF_SEEDMODE = GI_USER + 7
-LF_MAXCELLS = GI_USER + 8
-LF_BASEDEG = GI_USER + 9
-LF_GEN = GI_USER + 10
-LF_SNAP = GI_USER + 11
-LF_POP = GI_USER + 12          # reported: live cells after the last generation
+LIFE_H = GI_USER
+LIFE_W = GI_USER + 1
+LIFE_BMASK = GI_USER + 2
+LIFE_SMASK = GI_USER + 3
+LIFE_WRAP = GI_USER + 4
+LIFE_RESEED = GI_USER + 5
+LIFE_SEEN = GI_USER + 6
+LIFE_SEEDMODE = GI_USER + 7
+LIFE_MAXCELLS = GI_USER + 8
+LIFE_BASEDEG = GI_USER + 9
+LIFE_GEN = GI_USER + 10
+LIFE_SNAP = GI_USER + 11
+LIFE_POP = GI_USER + 12          # reported: live cells after the last generation
 CY_K = GI_USER + 20            # states (0: no cyclic automaton)
 CY_T = GI_USER + 21            # threshold
 CY_MOORE = GI_USER + 22        # 1 Moore, 0 von Neumann neighbourhood
 CY_TARGET = GI_USER + 23       # 0: states choose the instrument, 1: the layer
 CY_VOICES = GI_USER + 24       # (cyclic generator) probes
 CY_BASEDEG = GI_USER + 25
-LF_FILL = GF_USER
-LF_MUT = GF_USER + 1
+LIFE_FILL = GF_USER
+LIFE_MUT = GF_USER + 1
 
 
 @kernel_jit()
@@ -339,8 +340,8 @@ def life_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = chunk_grid(gi, p, t0, n)
     if r == 0:
         return nev
-    h = gi[LF_H]
-    w = gi[LF_W]
+    h = gi[LIFE_H]
+    w = gi[LIFE_W]
     m = h * w
     if m < 1 or m > MAX_CELLS:
         return nev
@@ -350,28 +351,29 @@ def life_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
         t = step_sample(p, t0, k, r)
         if t >= t0 + n:
             break
-        if _reseed_if_asked(gi, gf, gbuf, LF_RESEED, LF_SEEN, LF_GEN, LF_SEEDMODE, LF_FILL, LF_A, LF_SEED, m):
+        if _reseed_if_asked(gi, gf, gbuf, LIFE_RESEED, LIFE_SEEN, LIFE_GEN, LIFE_SEEDMODE, LIFE_FILL, LIFE_A,
+                            LIFE_SEED, m):
             if gi[CY_K] > 1:
                 _cyclic_reseed(gi, gbuf, m)
         if step_plays(gi, gf):
             # CAMUS: a live cell (x, y) is a triad: fundamental, + interval(x), + interval(y)
-            f = degree_to_note(harm, gi[LF_BASEDEG])
+            f = degree_to_note(harm, gi[LIFE_BASEDEG])
             croot = int(harm[H_CHORD_ROOT])
             if croot >= 0:
                 f -= (f - croot) % 12
-            start = (gi[LF_GEN] * 97) % m
+            start = (gi[LIFE_GEN] * 97) % m
             found = 0
             for q in range(m):
-                if found >= gi[LF_MAXCELLS]:
+                if found >= gi[LIFE_MAXCELLS]:
                     break
                 c = (start + q) % m
-                if gbuf[LF_A + c] == 0:
+                if gbuf[LIFE_A + c] == 0:
                     continue
                 y = c // w
                 x = c - y * w
                 mid = f + 1 + x % 12
                 top = mid + 1 + y % 12
-                if gi[LF_SNAP] != 0:
+                if gi[LIFE_SNAP] != 0:
                     mid = snap_to_scale(harm, mid)
                     top = snap_to_scale(harm, top)
                 n0 = nev
@@ -382,15 +384,15 @@ def life_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
                 if gi[CY_K] > 1:
                     _tag_last(gi, ev, n0, nev, gbuf[CY_MAP + gbuf[CY_A + c]])
                 found += 1
-        gi[LF_POP] = life_step(gbuf, LF_A, LF_B, h, w, gi[LF_BMASK], gi[LF_SMASK], gi[LF_WRAP])
-        _copy(gbuf, LF_B, LF_A, m)
+        gi[LIFE_POP] = life_step(gbuf, LIFE_A, LIFE_B, h, w, gi[LIFE_BMASK], gi[LIFE_SMASK], gi[LIFE_WRAP])
+        _copy(gbuf, LIFE_B, LIFE_A, m)
         if gi[CY_K] > 1:
             cyclic_step(gbuf, CY_A, CY_B, h, w, gi[CY_K], gi[CY_T], gi[CY_MOORE])
             _copy(gbuf, CY_B, CY_A, m)
-        gi[LF_GEN] += 1
-        if gf[LF_MUT] > 0.0 and uniform(gi, GI_RNG) < gf[LF_MUT]:
+        gi[LIFE_GEN] += 1
+        if gf[LIFE_MUT] > 0.0 and uniform(gi, GI_RNG) < gf[LIFE_MUT]:
             i = randint(gi, GI_RNG, m)
-            gbuf[LF_A + i] = 1 - gbuf[LF_A + i]
+            gbuf[LIFE_A + i] = 1 - gbuf[LIFE_A + i]
         k += 1
     gi[GI_STEP] = k
     return nev
@@ -473,25 +475,25 @@ class Life(Sequencer):
 
     def pack(self, gi, gf, gbuf, seed, slot):
         self.pack_common(gi, gf, seed, slot)
-        gi[LF_H], gi[LF_W] = self.h, self.w
-        gi[LF_BMASK], gi[LF_SMASK], gi[LF_WRAP] = self.bmask, self.smask, int(self.wrap)
-        gi[LF_RESEED], gi[LF_SEEN], gi[LF_SEEDMODE] = 1, 0, self.seed_mode
-        gi[LF_MAXCELLS], gi[LF_BASEDEG], gi[LF_SNAP] = self.max_cells, self.base_degree, int(self.snap)
+        gi[LIFE_H], gi[LIFE_W] = self.h, self.w
+        gi[LIFE_BMASK], gi[LIFE_SMASK], gi[LIFE_WRAP] = self.bmask, self.smask, int(self.wrap)
+        gi[LIFE_RESEED], gi[LIFE_SEEN], gi[LIFE_SEEDMODE] = 1, 0, self.seed_mode
+        gi[LIFE_MAXCELLS], gi[LIFE_BASEDEG], gi[LIFE_SNAP] = self.max_cells, self.base_degree, int(self.snap)
         gi[CY_K], gi[CY_T], gi[CY_MOORE], gi[CY_TARGET] = self.cyclic_states, self.cyclic_threshold, 0, 0
-        gf[LF_FILL], gf[LF_MUT] = self.fill, self.mutation
-        gbuf[LF_SEED:LF_SEED + self.h * self.w] = self.grid
+        gf[LIFE_FILL], gf[LIFE_MUT] = self.fill, self.mutation
+        gbuf[LIFE_SEED:LIFE_SEED + self.h * self.w] = self.grid
         gbuf[CY_MAP:CY_MAP + len(self.instruments)] = self.instruments
 
     def params(self):
         return super().params() + [
-            Param("birth", "i", LF_BMASK, 0, 511, "birth mask (bit n: born with n neighbours)"),
-            Param("survival", "i", LF_SMASK, 0, 511, "survival mask"),
-            Param("wrap", "i", LF_WRAP, 0, 1, "toroidal grid"),
-            Param("reseed", "i", LF_RESEED, 0, 1 << 62, "increment to reseed"),
-            Param("seed_mode", "i", LF_SEEDMODE, 0, 1, "0 the seed pattern, 1 random"),
-            Param("fill", "f", LF_FILL, 0.0, 1.0, "density of live cells of a random reseed"),
-            Param("mutation", "f", LF_MUT, 0.0, 1.0, "probability per generation that one cell flips"),
-            Param("max_cells", "i", LF_MAXCELLS, 0, 16, "triads per step at most"),
+            Param("birth", "i", LIFE_BMASK, 0, 511, "birth mask (bit n: born with n neighbours)"),
+            Param("survival", "i", LIFE_SMASK, 0, 511, "survival mask"),
+            Param("wrap", "i", LIFE_WRAP, 0, 1, "toroidal grid"),
+            Param("reseed", "i", LIFE_RESEED, 0, 1 << 62, "increment to reseed"),
+            Param("seed_mode", "i", LIFE_SEEDMODE, 0, 1, "0 the seed pattern, 1 random"),
+            Param("fill", "f", LIFE_FILL, 0.0, 1.0, "density of live cells of a random reseed"),
+            Param("mutation", "f", LIFE_MUT, 0.0, 1.0, "probability per generation that one cell flips"),
+            Param("max_cells", "i", LIFE_MAXCELLS, 0, 16, "triads per step at most"),
         ]
 
 
@@ -500,8 +502,8 @@ def cyclic_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
     r = chunk_grid(gi, p, t0, n)
     if r == 0:
         return nev
-    h = gi[LF_H]
-    w = gi[LF_W]
+    h = gi[LIFE_H]
+    w = gi[LIFE_W]
     m = h * w
     kk = gi[CY_K]
     if m < 1 or m > MAX_CELLS or kk < 2:
@@ -513,12 +515,12 @@ def cyclic_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
         t = step_sample(p, t0, k, r)
         if t >= t0 + n:
             break
-        if gi[LF_RESEED] != gi[LF_SEEN]:
-            gi[LF_SEEN] = gi[LF_RESEED]
-            gi[LF_GEN] = 0
+        if gi[LIFE_RESEED] != gi[LIFE_SEEN]:
+            gi[LIFE_SEEN] = gi[LIFE_RESEED]
+            gi[LIFE_GEN] = 0
             _cyclic_reseed(gi, gbuf, m)
         cyclic_step(gbuf, CY_A, CY_B, h, w, kk, gi[CY_T], gi[CY_MOORE])
-        gi[LF_GEN] += 1
+        gi[LIFE_GEN] += 1
         plays = step_plays(gi, gf)
         for v in range(nv):
             c = ((v * h) // nv) * w + (v * w) // nv
@@ -529,7 +531,7 @@ def cyclic_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
                 nev = emit(gi, ev, nev, t, float(note), velocity(gi, gf, 1.0), dur, float(s))
                 _tag_last(gi, ev, n0, nev, gbuf[CY_MAP + s])
         _copy(gbuf, CY_B, CY_A, m)
-        if gf[LF_MUT] > 0.0 and uniform(gi, GI_RNG) < gf[LF_MUT]:
+        if gf[LIFE_MUT] > 0.0 and uniform(gi, GI_RNG) < gf[LIFE_MUT]:
             i = randint(gi, GI_RNG, m)
             gbuf[CY_A + i] = randint(gi, GI_RNG, kk)
         k += 1
@@ -571,22 +573,22 @@ class Cyclic(Sequencer):
 
     def pack(self, gi, gf, gbuf, seed, slot):
         self.pack_common(gi, gf, seed, slot)
-        gi[LF_H], gi[LF_W] = self.h, self.w
-        gi[LF_RESEED], gi[LF_SEEN] = 1, 0
+        gi[LIFE_H], gi[LIFE_W] = self.h, self.w
+        gi[LIFE_RESEED], gi[LIFE_SEEN] = 1, 0
         gi[CY_K], gi[CY_T], gi[CY_MOORE] = self.states, self.threshold, int(self.moore)
         gi[CY_TARGET] = 1 if self.target == "layer" else 0
         gi[CY_VOICES], gi[CY_BASEDEG] = self.voices, self.base_degree
-        gf[LF_MUT] = self.mutation
+        gf[LIFE_MUT] = self.mutation
         gbuf[CY_MAP:CY_MAP + len(self.mapping)] = self.mapping
 
     def params(self):
         return super().params() + [
             Param("threshold", "i", CY_T, 1, 8, "neighbours in the next state needed to advance"),
-            Param("reseed", "i", LF_RESEED, 0, 1 << 62, "increment to reseed"),
-            Param("mutation", "f", LF_MUT, 0.0, 1.0, "probability per generation that one cell jumps"),
+            Param("reseed", "i", LIFE_RESEED, 0, 1 << 62, "increment to reseed"),
+            Param("mutation", "f", LIFE_MUT, 0.0, 1.0, "probability per generation that one cell jumps"),
         ]
 
 
-def grid_array(gbuf: np.ndarray, h: int, w: int, offset: int = LF_A) -> np.ndarray:
+def grid_array(gbuf: np.ndarray, h: int, w: int, offset: int = LIFE_A) -> np.ndarray:
     """A copy of a slot's grid as an (h, w) array (control path, for plots and tests)."""
     return np.array(gbuf[offset:offset + h * w]).reshape(h, w)

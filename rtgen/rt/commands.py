@@ -1,14 +1,26 @@
-"""Commands and generator events at a chunk start: draining the command rings into the pending
-queue, applying one row on its sample, running the generators, emitting beats, panic.
-Compiled with ``kernel_jit`` (numba ``njit``).
+"""Typed commands: what the control side asks of the audio thread, and each one's ring row.
+
+A command crosses from a control thread (the API, MIDI input, the Continuator, a game) to the
+audio thread as one row of a command ring: ``[kind, a, b, c, d, e, f, time]`` (see ``C_*`` in
+:mod:`rtgen.rt.layout` for what the kernel reads from each column). This module is the one
+place that knows those columns: every command is a small typed record (a NamedTuple, cheap
+enough to build per MIDI message) whose :meth:`row` gives ``(kind, a, b, c, d, e, f)``; the
+``time`` (absolute sample, or -1 for as soon as possible) and the ring are given when it is
+sent (:meth:`rtgen.engine.Engine.send`).
+
+Code outside the engine does not build rows: it calls the engine's typed setters
+(``note_on``, ``set_tempo``, ``set_layer`` …), which build these commands.
+
+>>> NoteOn(60, 100, layer=3).row()
+(1, 60.0, 100.0, 3.0, -1.0, -1.0, 0.0)
+>>> SetHarmony(0, 9).row()
+(9, 0.0, 9.0, 0.0, 0.0, 0.0, 0.0)
 """
 
 from __future__ import annotations
 
-import math
+from typing import NamedTuple
 
-from ..gen.dispatch import gen_process
-from .jit import kernel_jit
 from .layout import (
     C_ALL_OFF,
     C_GEN_ACTIVE,
@@ -28,277 +40,305 @@ from .layout import (
     C_SWING,
     C_TEMPO,
     C_VOICE,
-    CHUNK,
-    CMD_A,
-    CMD_CAP,
-    CMD_KIND,
-    CMD_TIME,
-    EV_DUR,
-    EV_INSTR,
-    EV_LAYER,
-    EV_NOTE,
-    EV_PAN,
-    EV_TIME,
-    EV_VEL,
-    GEN_NF,
-    GEN_NI,
-    GI_ACTIVE,
-    GI_KIND,
-    GI_STEP,
-    LF_BEND,
-    LF_BREATH,
-    LF_BRIGHT,
-    LF_SUSTAIN,
-    LF_VIB_DEPTH,
-    LF_VIB_RATE,
-    N_CMD_RINGS,
-    N_GEN,
-    N_LAYERS,
-    N_NOISE_BANDS,
-    NH,
-    NP,
-    O_BEAT,
-    P_BEAT,
-    P_BEAT_INC,
-    P_BEATS_PER_BAR,
-    P_BPM,
-    P_SWING,
-    PQ_CAP,
-    PQ_KIND,
-    RI_HEAD,
-    RI_TAIL,
-    S_BEAT_INDEX,
-    S_CMD_BAD,
-    S_EV_DROPPED,
-    S_NOTE_ID,
-    S_PQ_COUNT,
-    VF_BEND,
-    VF_BREATH,
-    VF_BRIGHT,
-    VF_GEN,
-    VF_LAYER,
-    VF_NOTE,
-    VF_NOTE_ID,
-    VF_STATE,
-    VF_SUSTAINED,
-    VF_VIB_DEPTH,
-    VF_VIB_RATE,
-    VS_FREE,
-    VS_ON,
+    H_BASE_OCTAVE,
+    H_CHORD,
+    H_CHORD_LEN,
+    H_CHORD_ROOT,
+    H_ROOT,
+    H_SCALE,
+    H_SCALE_LEN,
+    H_VERSION,
 )
-from .queue import out_push, pq_push, pq_remove
-from .voices import all_off, free_voice, note_off, note_on, release_voice, set_increment, set_voice_control
+
+Row = tuple[int, float, float, float, float, float, float]
 
 
-@kernel_jit()
-def panic(S, t):
-    for v in range(S.vf.shape[0]):
-        if S.vf[v, VF_STATE] == VS_ON:
-            release_voice(S, v, t)
-        free_voice(S, v)
-    # keep only pending rows that are not notes (parameter changes still apply)
-    k = 0
-    while k < S.st[S_PQ_COUNT]:
-        kind = int(S.pq[k, PQ_KIND])
-        if kind == C_NOTE_ON or kind == C_NOTE_OFF or kind == C_NOTE_NOW:
-            pq_remove(S, k)
-        else:
-            k += 1
-    for lay in range(N_LAYERS):
-        S.lf[lay, LF_SUSTAIN] = 0.0
-    for lay in range(N_LAYERS):
-        for b in range(N_NOISE_BANDS):
-            S.nz[lay, b, 0] = 0.0
-            S.nz[lay, b, 1] = 0.0
-            S.nz[lay, b, 2] = 0.0
-            S.nz[lay, b, 3] = 0.0
+def _row(kind: int, a: float = 0.0, b: float = 0.0, c: float = 0.0, d: float = 0.0, e: float = 0.0,
+         f: float = 0.0) -> Row:
+    return (kind, float(a), float(b), float(c), float(d), float(e), float(f))
 
 
-@kernel_jit()
-def apply_row(S, t, kind, a, b, c, d, e, f, gen):
-    """Apply one pending row at absolute sample ``t``."""
-    if kind == C_NOTE_ON:
-        note_on(S, t, a, b, c, d, e, f, gen)
-    elif kind == C_NOTE_OFF:
-        note_off(S, t, a, c, e)
-    elif kind == C_NOTE_NOW:
-        # a one-shot note: on now, off after f samples (the id ties them together)
-        nid = float(S.st[S_NOTE_ID])
-        S.st[S_NOTE_ID] += 1
-        note_on(S, t, a, b, c, d, nid, 0.0, -1.0)
-        pq_push(S, t + max(1.0, f), C_NOTE_OFF, a, 0.0, c, 0.0, nid, 0.0, -1.0)
-    elif kind == C_SUSTAIN:
-        lay = int(c)
-        if 0 <= lay < N_LAYERS:
-            if a > 0.5:
-                S.lf[lay, LF_SUSTAIN] = 1.0
-            else:
-                S.lf[lay, LF_SUSTAIN] = 0.0
-                for v in range(S.vf.shape[0]):
-                    if S.vf[v, VF_SUSTAINED] > 0.0 and int(S.vf[v, VF_LAYER]) == lay:
-                        release_voice(S, v, t)
-    elif kind == C_PARAM:
-        i = int(a)
-        if 0 <= i < NP:
-            S.p[i] = b
-    elif kind == C_LAYER:
-        lay = int(a)
-        col = int(b)
-        if 0 <= lay < N_LAYERS and 0 <= col < S.lf.shape[1]:
-            S.lf[lay, col] = c
-            vcol = -1
-            if col == LF_VIB_DEPTH:
-                vcol = VF_VIB_DEPTH
-            elif col == LF_VIB_RATE:
-                vcol = VF_VIB_RATE
-            elif col == LF_BRIGHT:
-                vcol = VF_BRIGHT
-            elif col == LF_BREATH:
-                vcol = VF_BREATH
-            if vcol >= 0:       # a layer's control moves its sounding voices too (like bend)
-                for v in range(S.vf.shape[0]):
-                    if S.vf[v, VF_STATE] != VS_FREE and int(S.vf[v, VF_LAYER]) == lay:
-                        set_voice_control(S, v, vcol, c)
-    elif kind == C_VOICE:
-        # one note's control: by its note id (a >= 0), or every voice playing MIDI note d on layer e
-        col = int(b)
-        if col == VF_VIB_DEPTH or col == VF_VIB_RATE or col == VF_BRIGHT or col == VF_BREATH:
-            for v in range(S.vf.shape[0]):
-                if S.vf[v, VF_STATE] == VS_FREE:
-                    continue
-                if a >= 0.0:
-                    if S.vf[v, VF_NOTE_ID] != a:
-                        continue
-                elif S.vf[v, VF_NOTE] != d or int(S.vf[v, VF_LAYER]) != int(e):
-                    continue
-                set_voice_control(S, v, col, c)
-    elif kind == C_GEN_I:
-        g = int(a)
-        i = int(b)
-        if 0 <= g < N_GEN and 0 <= i < GEN_NI:
-            S.gi[g, i] = int(c)
-    elif kind == C_GEN_F:
-        g = int(a)
-        i = int(b)
-        if 0 <= g < N_GEN and 0 <= i < GEN_NF:
-            S.gf[g, i] = c
-    elif kind == C_GEN_ACTIVE:
-        g = int(a)
-        if 0 <= g < N_GEN:
-            S.gi[g, GI_ACTIVE] = 1 if b > 0.5 else 0
-            if b <= 0.5:
-                for v in range(S.vf.shape[0]):
-                    if int(S.vf[v, VF_GEN]) == g:
-                        release_voice(S, v, t)
-    elif kind == C_HARM:
-        i = int(a)
-        if 0 <= i < NH:
-            S.harm[i] = b
-    elif kind == C_ALL_OFF:
-        all_off(S, t, int(a))
-    elif kind == C_PANIC:
-        panic(S, t)
-    elif kind == C_TEMPO:
-        if 20.0 <= a <= 400.0:
-            S.p[P_BPM] = a
-    elif kind == C_PITCHBEND:
-        lay = int(c)
-        if 0 <= lay < N_LAYERS and -48.0 <= a <= 48.0:
-            S.lf[lay, LF_BEND] = a
-            for v in range(S.vf.shape[0]):
-                if S.vf[v, VF_STATE] != VS_FREE and int(S.vf[v, VF_LAYER]) == lay:
-                    S.vf[v, VF_BEND] = a
-                    set_increment(S, v)
-    elif kind == C_RESET_CLOCK:
-        S.p[P_BEAT] = a
-        S.st[S_BEAT_INDEX] = int(math.ceil(a)) - 1
-        for g in range(N_GEN):
-            S.gi[g, GI_STEP] = 0      # generators find their place again
-    elif kind == C_METER:
-        if 1.0 <= a <= 32.0:
-            S.p[P_BEATS_PER_BAR] = a
-    elif kind == C_SWING:
-        if 0.0 <= a <= 0.75:
-            S.p[P_SWING] = a
+class NoteOn(NamedTuple):
+    """Start a note on a layer (instrument -1: the layer's; note_id -1: the engine picks one).
+
+    >>> NoteOn(64.5, 90, layer=0, instrument=2, pan=-0.5).row()
+    (1, 64.5, 90.0, 0.0, 2.0, -1.0, -0.5)
+    """
+
+    note: float
+    velocity: float
+    layer: int
+    instrument: int = -1
+    note_id: int = -1
+    pan: float = 0.0
+
+    def row(self) -> Row:
+        return _row(C_NOTE_ON, self.note, self.velocity, self.layer, self.instrument, self.note_id, self.pan)
 
 
-@kernel_jit()
-def drain_commands(S, t0):
-    """Move every queued command into the pending queue (panic acts at once)."""
-    for r in range(N_CMD_RINGS):
-        head = S.cmd_idx[r, RI_HEAD]
-        tail = S.cmd_idx[r, RI_TAIL]
-        if head - tail > CMD_CAP:        # a producer overran: skip to what is still valid
-            tail = head - CMD_CAP
-        while tail < head:
-            row = S.cmd[r, tail % CMD_CAP]
-            tail += 1
-            ok = True
-            for j in range(8):
-                if not math.isfinite(row[j]):
-                    ok = False
-            kind = int(row[CMD_KIND])
-            if not ok or kind <= 0 or kind > 31:
-                S.st[S_CMD_BAD] += 1
-                continue
-            if kind == C_PANIC:
-                panic(S, t0)
-                continue
-            t = row[CMD_TIME]
-            if t < t0:
-                t = float(t0)
-            pq_push(S, t, kind, row[CMD_A], row[CMD_A + 1], row[CMD_A + 2], row[CMD_A + 3], row[CMD_A + 4],
-                    row[CMD_A + 5], -1.0)
-        S.cmd_idx[r, RI_TAIL] = tail
+class NoteOff(NamedTuple):
+    """Release a note on a layer (note_id -1: every voice playing that note there).
+
+    >>> NoteOff(60, layer=3).row()
+    (2, 60.0, 0.0, 3.0, 0.0, -1.0, 0.0)
+    """
+
+    note: float
+    layer: int
+    note_id: int = -1
+
+    def row(self) -> Row:
+        return _row(C_NOTE_OFF, self.note, 0.0, self.layer, 0.0, self.note_id)
 
 
-@kernel_jit()
-def run_generators(S, t0):
-    """Run every active generator, tagging its notes with its slot (so deactivation releases them)."""
-    for g in range(N_GEN):
-        if S.gi[g, GI_ACTIVE] == 0:
-            continue
-        nev = gen_process(S.gi[g, GI_KIND], S.gi[g], S.gf[g], S.gbuf[g], S.p, S.harm, t0, CHUNK, S.ev, 0)
-        if nev > S.ev.shape[0]:
-            nev = S.ev.shape[0]
-        for i in range(nev):
-            t = S.ev[i, EV_TIME]
-            dur = S.ev[i, EV_DUR]
-            if not (math.isfinite(t) and math.isfinite(dur) and math.isfinite(S.ev[i, EV_NOTE])
-                    and math.isfinite(S.ev[i, EV_VEL])):
-                S.st[S_EV_DROPPED] += 1
-                continue
-            if t < t0:
-                t = float(t0)
-            if dur < 1.0:
-                dur = 1.0
-            if S.st[S_PQ_COUNT] + 2 > PQ_CAP:
-                S.st[S_EV_DROPPED] += 1
-                continue
-            nid = float(S.st[S_NOTE_ID])
-            S.st[S_NOTE_ID] += 1
-            pq_push(S, t, C_NOTE_ON, S.ev[i, EV_NOTE], S.ev[i, EV_VEL], S.ev[i, EV_LAYER],
-                    S.ev[i, EV_INSTR], nid, S.ev[i, EV_PAN], float(g))
-            pq_push(S, t + dur, C_NOTE_OFF, S.ev[i, EV_NOTE], 0.0, S.ev[i, EV_LAYER], 0.0, nid, 0.0,
-                    float(g))
+class NoteFor(NamedTuple):
+    """A one-shot note that ends by itself after ``samples`` (stingers, previews).
+
+    >>> NoteFor(72, 110, layer=7, instrument=-1, samples=24000.0).row()
+    (14, 72.0, 110.0, 7.0, -1.0, 0.0, 24000.0)
+    """
+
+    note: float
+    velocity: float
+    layer: int
+    instrument: int
+    samples: float
+
+    def row(self) -> Row:
+        return _row(C_NOTE_NOW, self.note, self.velocity, self.layer, self.instrument, 0.0, self.samples)
 
 
-@kernel_jit()
-def emit_beats(S, t0):
-    b0 = S.p[P_BEAT]
-    inc = S.p[P_BEAT_INC]
-    if inc <= 0.0:
-        return
-    k = S.st[S_BEAT_INDEX] + 1
-    if k < math.ceil(b0 - 1e-9):
-        k = int(math.ceil(b0 - 1e-9))
-    while k < b0 + inc:
-        off = (k - b0) / inc * CHUNK
-        if off < 0.0:
-            off = 0.0
-        bpb = int(S.p[P_BEATS_PER_BAR])
-        if bpb < 1:
-            bpb = 1
-        out_push(S, O_BEAT, t0 + int(math.floor(off + 0.5)), float(k), float(k // bpb), float(k % bpb), 0.0, 0.0, 0.0)
-        S.st[S_BEAT_INDEX] = k
-        k += 1
+class Sustain(NamedTuple):
+    """The sustain pedal of a layer, down or up.
+
+    >>> Sustain(True, layer=3).row()
+    (3, 1.0, 0.0, 3.0, 0.0, 0.0, 0.0)
+    """
+
+    down: bool
+    layer: int
+
+    def row(self) -> Row:
+        return _row(C_SUSTAIN, 1.0 if self.down else 0.0, 0.0, self.layer)
+
+
+class PitchBend(NamedTuple):
+    """Bend every voice of a layer by ``semitones``.
+
+    >>> PitchBend(-2.0, layer=3).row()
+    (13, -2.0, 0.0, 3.0, 0.0, 0.0, 0.0)
+    """
+
+    semitones: float
+    layer: int
+
+    def row(self) -> Row:
+        return _row(C_PITCHBEND, self.semitones, 0.0, self.layer)
+
+
+class SetParam(NamedTuple):
+    """Set a global parameter ``p[param]`` (``P_*``).
+
+    >>> SetParam(4, 0.5).row()
+    (4, 4.0, 0.5, 0.0, 0.0, 0.0, 0.0)
+    """
+
+    param: int
+    value: float
+
+    def row(self) -> Row:
+        return _row(C_PARAM, self.param, self.value)
+
+
+class SetLayer(NamedTuple):
+    """Set a layer's column ``lf[layer, column]`` (``LF_*``: gain, pan, mute, instrument).
+
+    >>> SetLayer(2, 0, 0.9).row()
+    (5, 2.0, 0.0, 0.9, 0.0, 0.0, 0.0)
+    """
+
+    layer: int
+    column: int
+    value: float
+
+    def row(self) -> Row:
+        return _row(C_LAYER, self.layer, self.column, self.value)
+
+
+class SetGenWord(NamedTuple):
+    """Set a generator slot's state word: ``gi[slot, word]`` (ints) or ``gf[slot, word]`` (floats).
+
+    >>> SetGenWord(1, 17, 30, floats=False).row()
+    (6, 1.0, 17.0, 30.0, 0.0, 0.0, 0.0)
+    >>> SetGenWord(1, 2, 0.5, floats=True).row()
+    (7, 1.0, 2.0, 0.5, 0.0, 0.0, 0.0)
+    """
+
+    slot: int
+    word: int
+    value: float
+    floats: bool = False
+
+    def row(self) -> Row:
+        return _row(C_GEN_F if self.floats else C_GEN_I, self.slot, self.word, self.value)
+
+
+class SetGenActive(NamedTuple):
+    """Switch a generator slot on or off (off releases the notes it started).
+
+    >>> SetGenActive(3, False).row()
+    (8, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    """
+
+    slot: int
+    on: bool
+
+    def row(self) -> Row:
+        return _row(C_GEN_ACTIVE, self.slot, 1.0 if self.on else 0.0)
+
+
+class SetHarmony(NamedTuple):
+    """Set one word of the shared harmonic context ``harm[word]`` (``H_*``).
+
+    >>> SetHarmony(23, 0.25).row()
+    (9, 23.0, 0.25, 0.0, 0.0, 0.0, 0.0)
+    """
+
+    word: int
+    value: float
+
+    def row(self) -> Row:
+        return _row(C_HARM, self.word, self.value)
+
+
+class AllNotesOff(NamedTuple):
+    """Release every voice of a layer (-1: of every layer) and lift its sustain pedal.
+
+    >>> AllNotesOff().row()
+    (10, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    """
+
+    layer: int = -1
+
+    def row(self) -> Row:
+        return _row(C_ALL_OFF, self.layer)
+
+
+class Panic(NamedTuple):
+    """Silence at once: every voice killed, pending notes forgotten.
+
+    >>> Panic().row()
+    (11, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    """
+
+    def row(self) -> Row:
+        return _row(C_PANIC)
+
+
+class Tempo(NamedTuple):
+    """The tempo in bpm (from the next chunk; the beat phase continues).
+
+    >>> Tempo(128).row()
+    (12, 128.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    """
+
+    bpm: float
+
+    def row(self) -> Row:
+        return _row(C_TEMPO, self.bpm)
+
+
+class ResetClock(NamedTuple):
+    """Move the beat clock to ``beat`` (a transport start).
+
+    >>> ResetClock(0).row()
+    (15, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    """
+
+    beat: float
+
+    def row(self) -> Row:
+        return _row(C_RESET_CLOCK, self.beat)
+
+
+class Meter(NamedTuple):
+    """Beats per bar.
+
+    >>> Meter(3).row()
+    (16, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    """
+
+    beats_per_bar: int
+
+    def row(self) -> Row:
+        return _row(C_METER, self.beats_per_bar)
+
+
+class Swing(NamedTuple):
+    """Swing, 0 (straight) .. 0.75.
+
+    >>> Swing(0.33).row()
+    (17, 0.33, 0.0, 0.0, 0.0, 0.0, 0.0)
+    """
+
+    swing: float
+
+    def row(self) -> Row:
+        return _row(C_SWING, self.swing)
+
+
+class VoiceControl(NamedTuple):
+    """A live control of sounding voices: by note id (``note_id`` >= 0), or every voice playing
+    ``note`` on ``layer`` (``note_id`` -1). ``column``: ``VF_VIB_DEPTH`` (cents), ``VF_VIB_RATE``
+    (Hz), ``VF_BRIGHT`` (-1..1) or ``VF_BREATH`` (dB). A layer's default is a ``SetLayer`` of
+    ``LF_VIB_DEPTH`` ... (it moves the layer's sounding voices too).
+
+    >>> VoiceControl(-1, 34, 40.0, note=60, layer=3).row()
+    (18, -1.0, 34.0, 40.0, 60.0, 3.0, 0.0)
+    """
+
+    note_id: float
+    column: int
+    value: float
+    note: float = 0.0
+    layer: int = 0
+
+    def row(self) -> Row:
+        return _row(C_VOICE, self.note_id, self.column, self.value, self.note, self.layer)
+
+
+Command = (NoteOn | NoteOff | NoteFor | Sustain | PitchBend | SetParam | SetLayer | SetGenWord | SetGenActive
+           | SetHarmony | AllNotesOff | Panic | Tempo | ResetClock | Meter | Swing | VoiceControl)
+
+
+def harmony_commands(version: float, root: float | None = None, scale: tuple[int, ...] | list[int] | None = None,
+                     chord: tuple[int, ...] | list[int] | None = None,
+                     base_octave: float | None = None) -> list[SetHarmony]:
+    """The rows of one harmonic change, in the order the kernel expects, ending with its version.
+
+    Parts left ``None`` keep their value; ``chord=()`` clears the chord. Values are taken as
+    given (validated by the caller). The version goes last: a generator that sees it changed
+    sees the whole change.
+
+    >>> [(c.word, c.value) for c in harmony_commands(5.0, root=2, chord=(2, 6, 9))]
+    [(0, 2.0), (14, 2.0), (15, 3.0), (16, 2.0), (17, 6.0), (18, 9.0), (25, 5.0)]
+    """
+    out: list[SetHarmony] = []
+    if root is not None:
+        out.append(SetHarmony(H_ROOT, float(root)))
+    if scale is not None:
+        out.append(SetHarmony(H_SCALE_LEN, float(len(scale))))
+        out += [SetHarmony(H_SCALE + i, float(x)) for i, x in enumerate(scale)]
+    if chord is not None:
+        out.append(SetHarmony(H_CHORD_ROOT, float(chord[0]) if len(chord) else -1.0))
+        out.append(SetHarmony(H_CHORD_LEN, float(len(chord))))
+        out += [SetHarmony(H_CHORD + i, float(x)) for i, x in enumerate(chord)]
+    if base_octave is not None:
+        out.append(SetHarmony(H_BASE_OCTAVE, float(base_octave)))
+    out.append(SetHarmony(H_VERSION, float(version)))
+    return out
+
+
+__all__ = ["AllNotesOff", "Command", "Meter", "NoteFor", "NoteOff", "NoteOn", "Panic", "PitchBend", "ResetClock",
+           "Row", "SetGenActive", "SetGenWord", "SetHarmony", "SetLayer", "SetParam", "Sustain", "Swing", "Tempo",
+           "harmony_commands"]

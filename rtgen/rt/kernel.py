@@ -14,14 +14,15 @@ exact sample: voices are rendered up to the event, the event is applied, renderi
 continues.
 
 The kernel is split by concern: ``queue`` (output events, pending rows), ``voices`` (note-on/off,
-pitch, live controls), ``commands`` (command rings, generators, beats), ``neural`` (the timbre
+pitch, live controls), ``apply`` (command rings into timed rows, rows on their sample, generators,
+beats), ``neural`` (the timbre
 worker's frames), ``synth`` (voices into layer buffers), ``mix`` (layers, limiter, effects
 return). This module holds the chunk loop that calls them: ``render``.
 """
 
 from __future__ import annotations
 
-from .commands import apply_row, drain_commands, emit_beats, run_generators
+from .apply import apply_row, drain_commands, emit_beats, run_generators
 from .jit import kernel_jit
 from .layout import (
     CHUNK,

@@ -133,6 +133,7 @@ P_NEURAL = 18         # 1 when a neural timbre feeds frames (see timbre/)
 P_HOP = 19            # samples per timbre hop
 P_MORPH = 20          # instrument morph amount 0..1 between LF_INSTR and P_MORPH_TO
 P_MORPH_TO = 21
+P_BEAT_INC = 22       # engine-owned: beats per chunk at the current tempo
 NP = 32
 
 # ------------------------------------------------------- engine counters st[S_*] (int64)
@@ -157,6 +158,16 @@ S_CB_OVER_DEADLINE = 17  # callbacks whose compute exceeded the block's deadline
 S_TOTAL_NS = 18       # total compute time (live), nanoseconds
 S_PQ_COUNT = 19
 S_HOP_INDEX = 20
+# live-path timing (written by the live callback) for constant-latency scheduling
+S_CB_TIME_NS = 21     # CLOCK_MONOTONIC time at the start of the last callback
+S_CB_SAMPLE = 22      # S_SAMPLE at the start of the last callback
+S_PQ_SEQ = 23         # sequence number of pending-queue rows (ties keep arrival order)
+S_CMD_BAD = 24        # commands rejected by the kernel (non-finite or out-of-range values)
+# The live callback's thread CPU time (CLOCK_THREAD_CPUTIME_ID). Unlike wall time (S_WORST_NS)
+# it leaves out the time other threads and processes took the core; a virtual machine's guest
+# still charges it with the time its host took the vCPU away.
+S_WORST_CPU_NS = 25
+S_CB_OVER_DEADLINE_CPU = 26  # callbacks whose own CPU time exceeded the block's deadline
 NS = 32
 
 # ------------------------------------------------------- voice state vf[v, VF_*] (float64)
@@ -189,12 +200,13 @@ VF_LAST_OUT = 25      # |last sample| (for stealing the quietest)
 VF_BEND = 26          # semitones
 VF_GEN = 27           # generator slot that started it (-1 none)
 VF_NOISE = 28         # noise amount of this voice (0..1) feeding the layer's noise bank
+VF_AMP_INC = 29       # per-sample step of VF_AMP towards VF_AMP_TARGET
+VF_NOISE_ENV = 30     # noise envelope (decays with IP_NOISE_DECAY)
+VF_NOISE_COEF = 31
 VF_NEURAL = 32        # 1 while the voice plays the neural timbre's frames (level = VF_AMP * P_VOICE_GAIN)
 NVF = 48              # (columns 33.. are the per-voice controls at the end of this file)
 
-if 1 << TS_BITS != TS:
-    raise RuntimeError("TS must be 2 ** TS_BITS")
-
+# voice states vf[v, VF_STATE] and envelope stages vf[v, VF_ENV_STAGE]
 VS_FREE = 0
 VS_ON = 1
 VS_RELEASED = 2
@@ -268,21 +280,6 @@ IP_NOISE_BAND = 8     # IP_NOISE_BAND .. +7: relative gains of the noise bands
 IP_DECAY_TIME = 16    # >0: percussive decay while held: seconds to fall 60 dB (like IP_DECAY, IP_RELEASE)
 NIP = 24
 
-# live-path timing (written by the live callback) for constant-latency scheduling
-S_CB_TIME_NS = 21     # CLOCK_MONOTONIC time at the start of the last callback
-S_CB_SAMPLE = 22      # S_SAMPLE at the start of the last callback
-P_BEAT_INC = 22       # beats per chunk at the current tempo (engine-owned)
-S_PQ_SEQ = 23         # sequence number of pending-queue rows (ties keep arrival order)
-S_CMD_BAD = 24        # commands rejected by the kernel (non-finite or out-of-range values)
-# The live callback's thread CPU time (CLOCK_THREAD_CPUTIME_ID). Unlike wall time (S_WORST_NS)
-# it leaves out the time other threads and processes took the core; a virtual machine's guest
-# still charges it with the time its host took the vCPU away.
-S_WORST_CPU_NS = 25
-S_CB_OVER_DEADLINE_CPU = 26  # callbacks whose own CPU time exceeded the block's deadline
-VF_AMP_INC = 29       # per-sample step of VF_AMP towards VF_AMP_TARGET
-VF_NOISE_ENV = 30     # noise envelope (decays with IP_NOISE_DECAY)
-VF_NOISE_COEF = 31
-
 # ------------------------------------------------------- effects send/return (live path)
 # The live callback writes each rendered block into the send ring (fxs) at its absolute
 # sample position and plays the frames of ``FXI_LATENCY`` samples ago from the return
@@ -290,6 +287,7 @@ VF_NOISE_COEF = 31
 # time from the send ring (counted): a constant latency, and a late worker is never heard
 # as a gap. Rings are indexed by absolute sample % FX_CAP.
 FX_CAP = 16384
+NFXI = 16             # words of fxi (FXI_* below)
 FXI_SEND_HEAD = 0     # absolute sample up to which dry frames are in fxs (written by the callback)
 FXI_RET_HEAD = 8      # absolute sample up to which wet frames are in fxr (written by the worker)
 FXI_LATENCY = 2       # frames of added latency (>= the worker's block)
@@ -345,3 +343,52 @@ PQ_KIND = 1
 PQ_A = 2              # a .. f at PQ_A .. PQ_A + 5
 PQ_SEQ = 8            # arrival order (ties at one sample keep it)
 PQ_GEN = 9            # generator slot that made the row (-1: none)
+
+# ------------------------------------------------------- the layout checks itself at import
+#: every group of indices: its name prefix, the size of the array it indexes (None: codes, not
+#: indices), and its fields that take several words (name -> words)
+GROUPS: dict[str, tuple[int | None, dict[str, int]]] = {
+    "RING_": (N_CMD_RINGS, {}),
+    "LAYER_": (N_LAYERS, {}),
+    "LF_": (NLF, {}),
+    "EV_": (EVW, {}),
+    "C_": (None, {}),
+    "O_": (None, {}),
+    "P_": (NP, {}),
+    "S_": (NS, {}),
+    "VF_": (NVF, {}),
+    "VS_": (None, {}),
+    "ES_": (None, {}),
+    "H_": (NH, {"H_SCALE": 12, "H_CHORD": 6}),
+    "GK_": (None, {}),
+    "GI_": (GEN_NI, {}),
+    "GF_": (GEN_NF, {}),
+    "IP_": (NIP, {"IP_NOISE_BAND": N_NOISE_BANDS}),
+    "FXI_": (NFXI, {}),
+    "FXL_": (FXL_W, {"FXL_SEND": N_FX_BUS}),
+}
+#: names with a group's prefix that are not a word of it: sizes, where a range starts, and
+#: deliberate second names of a word
+NOT_WORDS = frozenset({"EV_CAP", "FXL_W", "GI_USER", "GF_USER", "LAYER_NAMES"})
+
+
+def check_layout(names: dict[str, object]) -> None:
+    """Raise RuntimeError when two names of a group share a word, or a word lies outside its array."""
+    for prefix, (size, spans) in GROUPS.items():
+        used: dict[int, str] = {}
+        for name, value in names.items():
+            if not name.startswith(prefix) or name in NOT_WORDS or type(value) is not int:
+                continue
+            for w in range(value, value + spans.get(name, 1)):
+                if w in used:
+                    raise RuntimeError(f"rt/layout.py: {name} and {used[w]} share word {w} of the {prefix}* group")
+                if size is not None and not 0 <= w < size:
+                    raise RuntimeError(f"rt/layout.py: {name} = {value} lies outside the {prefix}* array "
+                                       f"(size {size})")
+                used[w] = name
+
+
+if 1 << TS_BITS != TS:
+    raise RuntimeError("rt/layout.py: TS must be 2 ** TS_BITS")
+check_layout(globals())
+

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import json
 from multiprocessing import resource_tracker, shared_memory
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..protocol import EngineLike
 
 ALIGN = 64
 
@@ -30,13 +33,13 @@ def _layout(arrays: dict[str, np.ndarray]) -> tuple[list[list[Any]], int]:
     return fields, max(off, 1)
 
 
-def share_fields(engine: Any, names: tuple[str, ...]) -> tuple[shared_memory.SharedMemory, str]:
+def share_fields(engine: EngineLike, names: tuple[str, ...]) -> tuple[shared_memory.SharedMemory, str]:
     """Copy ``engine.state``'s fields ``names`` into a new shared segment and point the state at it.
 
     Returns the segment (the caller unlinks it when done) and a JSON description for
     :func:`attach`. Must run while the engine is not live.
     """
-    if getattr(engine, "_live", False):
+    if engine.is_live:
         raise RuntimeError("share_fields() must run before the live stream starts")
     s = engine.state
     arrays = {n: getattr(s, n) for n in names}

@@ -30,6 +30,7 @@ from .layout import (
     N_NOISE_BANDS,
     N_NOTES,
     NF_DEPTH,
+    NFXI,
     NH,
     NIP,
     NLF,
@@ -75,7 +76,7 @@ FIELDS: tuple[tuple[str, Any, Any], ...] = (
     ("tb", np.int64, lambda v: (4,)),                             # clock_gettime scratch
     ("fxs", np.float32, lambda v: (FX_CAP, 2)),                   # effects send ring (dry)
     ("fxr", np.float32, lambda v: (FX_CAP, 2)),                   # effects return ring (wet)
-    ("fxi", np.int64, lambda v: (16,)),                           # effects ring indices (FXI_*)
+    ("fxi", np.int64, lambda v: (NFXI,)),                           # effects ring indices (FXI_*)
     ("fxa", np.float32, lambda v: (N_FX_BUS, FX_CAP, 2)),         # per-layer aux send rings
     ("fxl", np.float64, lambda v: (N_LAYERS, FXL_W)),             # per-layer send amounts (FXL_*)
     ("mbuf", np.float64, lambda v: (CHUNK, 2)),                   # master mix scratch

@@ -183,6 +183,7 @@ class AdditiveTimbre(Timbre):
         if itab.shape[2] != TS + 1 or iparam.shape[0] != n_instr or iparam.shape[1] < NIP:
             raise ValueError(f"itab must be [N_INSTR, 128, {TS + 1}] and iparam [N_INSTR, {NIP}], "
                              f"got {itab.shape} and {iparam.shape}")
+        self.sample_rate = int(sr)            # get_controls works at the engine's rate (brightness clamp)
         notes = np.arange(n_notes)
         masks = np.stack([table_mask(int(n), sr) for n in notes])          # [128, N_HARM]
         f0 = midi_to_hz(notes)
@@ -208,7 +209,8 @@ class AdditiveTimbre(Timbre):
         # the table is peak-normalised, then the brightness one-pole lowpass acts on it
         peak = np.max(np.abs(harm @ _basis_coarse()), axis=-1)
         harm /= np.where(peak > 1e-12, peak, 1.0)[:, None]
-        fc = np.stack([brightness_cutoff(ip[j, IP_BRIGHT], f0[j], vel[j]) for j in range(n)]) if n else f0
+        fc = (np.stack([brightness_cutoff(ip[j, IP_BRIGHT], f0[j], vel[j], self.sample_rate) for j in range(n)])
+              if n else f0)
         harm *= 1.0 / np.sqrt(1.0 + (f0[:, None] * _K[None, :] / fc[:, None]) ** 2)
         harm *= amp[:, None]
         t_on = np.asarray(features.t_on, dtype=np.float64)

@@ -61,10 +61,16 @@ def velocity_gain(vel: np.ndarray | float) -> np.ndarray:
     return v ** 1.6
 
 
-def brightness_cutoff(bright: float, f0: np.ndarray | float, vel: np.ndarray | float) -> np.ndarray:
-    """Cutoff (Hz) of the one-pole brightness lowpass: IP_BRIGHT × f0 × (0.25 + 0.75 vel/127), as the kernel."""
+#: the brightness lowpass's cutoff never goes above this fraction of the sample rate (the kernel's clamp)
+BRIGHT_MAX_FRACTION = 0.45
+
+
+def brightness_cutoff(bright: float, f0: np.ndarray | float, vel: np.ndarray | float,
+                      sr: float = SAMPLE_RATE) -> np.ndarray:
+    """Cutoff (Hz) of the one-pole brightness lowpass: IP_BRIGHT × f0 × (0.25 + 0.75 vel/127), at most
+    ``BRIGHT_MAX_FRACTION`` × ``sr``: the kernel's note-on formula, at the engine's sample rate."""
     v = np.clip(np.asarray(vel, dtype=np.float64), 0.0, 127.0) / 127.0
-    return np.minimum(bright * np.asarray(f0, dtype=np.float64) * (0.25 + 0.75 * v), 0.45 * SAMPLE_RATE)
+    return np.minimum(bright * np.asarray(f0, dtype=np.float64) * (0.25 + 0.75 * v), BRIGHT_MAX_FRACTION * sr)
 
 
 def harmonic_mask(f0: np.ndarray, sr: float, n_harm: int = N_HARM) -> np.ndarray:
@@ -282,7 +288,8 @@ class Timbre(ABC):
 
 __all__ = [
     "BEND_HEADROOM_SEMITONES", "HOP", "INSTRUMENTS", "N_HARM", "N_NOISE_BANDS", "NOISE_BAND_EDGES_HZ",
-    "SAMPLE_RATE", "TS", "Controls", "Timbre", "VoiceFeatures", "brightness_cutoff", "controls_to_tables",
+    "BRIGHT_MAX_FRACTION", "SAMPLE_RATE", "TS", "Controls", "Timbre", "VoiceFeatures", "brightness_cutoff",
+    "controls_to_tables",
     "harmonic_mask", "quarter_basis", "sine_series_table",
     "midi_to_hz", "sine_basis", "table_mask", "tables_from_harmonics", "velocity_gain",
 ]

@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 
 from ..errors import ConfigError, RtgenError
-from ..rt.layout import C_LAYER, N_LAYERS, N_NOISE_BANDS, S_PQ_COUNT, TS
+from ..rt.layout import N_LAYERS, N_NOISE_BANDS, S_PQ_COUNT, TS
 from .base import NOISE_BAND_EDGES_HZ, Timbre, VoiceFeatures, controls_to_tables, midi_to_hz
 
 NEURAL_TAIL_SECONDS = 1.0      # how long a neural voice keeps sounding after its note-off (at most)
@@ -160,7 +160,7 @@ DRUM_CHANNEL = 9                 # MIDI channel 10
 BEND_RANGE = 2.0                 # semitones at full pitch-bend (the GM default; RPN 0 changes it)
 VIBRATO_MAX_CENTS = 50.0         # the mod wheel at 127
 LOOKAHEAD_S = 1.0                # commands are queued this far ahead of the render position
-RING_BUDGET = 1500               # ... but never more than this many outstanding (rings hold 4096)
+PENDING_BUDGET = 1500               # ... but never more than this many outstanding (rings hold 4096)
 TAIL_MAX_S = 10.0                # without --seconds: render until every voice has ended, at most this
 
 
@@ -338,13 +338,13 @@ class _Scheduler:
 
     def push_until(self, horizon: float) -> None:
         """Queue every event before ``horizon`` (seconds) that the rings have room for."""
-        from ..rt.layout import C_PITCHBEND, C_SUSTAIN, LF_GAIN, LF_PAN, LF_VIB_DEPTH, S_SAMPLE
+        from ..rt.layout import S_SAMPLE
 
         eng, ev = self.engine, self.song.events
         now = float(eng.state.st[S_SAMPLE])
         w = eng._writers[0]
         while self.pos < len(ev) and ev[self.pos].t < horizon:
-            if w.written - w.consumed + int(eng.state.st[S_PQ_COUNT]) > RING_BUDGET:
+            if w.written - w.consumed + int(eng.state.st[S_PQ_COUNT]) > PENDING_BUDGET:
                 return
             e = ev[self.pos]
             self.pos += 1
@@ -363,15 +363,15 @@ class _Scheduler:
                 else:
                     eng.note_off(e.a, layer=lay, time=t)
             elif e.kind == "sustain":
-                eng.command(C_SUSTAIN, 1.0 if e.a >= 64 else 0.0, 0.0, lay, time=t)
+                eng.sustain(e.a >= 64, lay, time=t)
             elif e.kind == "bend":
-                eng.command(C_PITCHBEND, e.a, 0.0, lay, time=t)
+                eng.pitch_bend(e.a, lay, time=t)
             elif e.kind == "mod":
-                eng.command(C_LAYER, lay, LF_VIB_DEPTH, e.a / 127.0 * VIBRATO_MAX_CENTS, time=t)
+                eng.set_voice_controls(lay, vibrato=e.a / 127.0 * VIBRATO_MAX_CENTS, time=t)
             elif e.kind == "volume":
-                eng.command(C_LAYER, lay, LF_GAIN, 0.8 * e.a / 127.0, time=t)
+                eng.set_layer(lay, gain=0.8 * e.a / 127.0, time=t)
             elif e.kind == "pan":
-                eng.command(C_LAYER, lay, LF_PAN, max(-1.0, (e.a - 64.0) / 63.0), time=t)
+                eng.set_layer(lay, pan=max(-1.0, (e.a - 64.0) / 63.0), time=t)
 
 
 def schedule_midi(engine: Any, song: MidiSong, seconds: float | None = None, block: int = 4096,

@@ -51,15 +51,15 @@ def automaton_view(engine: Any, history: deque[str] | None = None) -> tuple[str,
             continue
         kind = int(gi[GI_KIND])
         if kind in (GK_LIFE, GK_CYCLIC):
-            h, w = int(gi[A.LF_H]), int(gi[A.LF_W])
+            h, w = int(gi[A.LIFE_H]), int(gi[A.LIFE_W])
             if not (0 < h * w <= A.MAX_CELLS):
                 continue
             cyclic = kind == GK_CYCLIC
-            base = A.CY_A if cyclic else A.LF_A
+            base = A.CY_A if cyclic else A.LIFE_A
             cells = np.array(st.gbuf[slot, base:base + h * w]).reshape(h, w)[:GRID_ROWS, :GRID_COLS]
             chars = " .:-=+*#%@" if cyclic else " #"
             rows = ["".join(chars[min(len(chars) - 1, max(0, int(c)))] for c in r) for r in cells]
-            return f"{'cyclic' if cyclic else 'life'} (slot {slot}, generation {int(gi[A.LF_GEN])})", rows
+            return f"{'cyclic' if cyclic else 'life'} (slot {slot}, generation {int(gi[A.LIFE_GEN])})", rows
         if kind == GK_CA1D:
             w = int(gi[A.C1_W])
             if not 0 < w <= A.C1_MAXW:
