@@ -28,7 +28,7 @@ from rtgen.gen.automata import CA1D, Cyclic, Life
 from rtgen.gen.base import Sequencer
 from rtgen.gen.dispatch import gen_process
 from rtgen.gen.grammar import GrammarSeq, LSystem
-from rtgen.gen.reference import make_reference
+from rtgen.gen.registry import make_reference
 from rtgen.gen.rules import Chorale, DiceGame, Euclid, ModeOfValues, RuleMelody
 from rtgen.rt.harmony import make_harmony
 from rtgen.rt.layout import CHUNK, EV_CAP, EVW, GEN_NB, GEN_NF, GEN_NI, NP, P_BEAT, P_BPM, P_SR

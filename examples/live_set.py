@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from rtgen import Engine, EngineSpec
-from rtgen.control.params import MidiMap, load_preset_file
-from rtgen.game import MusicController, load_music, state_from_preset
+from rtgen.control.params import MidiMap, read_preset_file
+from rtgen.game import MusicController, state_from_preset
 from rtgen.rt.layout import LAYER_ANSWER, LAYER_PLAYER, O_NOTE_ON
 
 HERE = Path(__file__).resolve().parent
@@ -32,8 +32,8 @@ PHRASE = [(69, 0.4), (72, 0.4), (76, 0.4), (74, 0.8), (72, 0.4), (71, 0.4), (69,
 
 
 def build(path: Path, seed: int) -> tuple[Engine, MusicController, MidiMap]:
-    preset, midi_map = load_preset_file(path)
-    tables = load_music(path)
+    loaded = read_preset_file(path)           # one read: preset, MIDI map, music tables
+    preset, midi_map, tables = loaded.preset, loaded.midi_map, loaded.music
     eng = Engine(EngineSpec(seed=seed, bpm=preset.tempo))
     music = MusicController(eng, params=tables.get("params"), states=tables.get("states"),
                             stingers=tables.get("stingers"))

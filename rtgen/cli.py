@@ -83,8 +83,9 @@ def _default_preset() -> Any:
     except ImportError:
         return None
     names = list_presets()
-    if "ensemble" in names:
-        return load_preset("ensemble")
+    for best in ("folk", "ensemble"):      # the default render: the folk arrangement
+        if best in names:
+            return load_preset(best)
     return None
 
 
@@ -138,6 +139,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     dt = time.perf_counter() - t
     write_wav(out, audio, eng.spec.sample_rate)
     ev = eng.events()
+    _write_extras(args, eng, ev)
     st = eng.stats()
     peak = float(abs(audio).max()) if audio.size else 0.0
     print(f"wrote {out}: {args.seconds:g} s at {eng.spec.sample_rate} Hz, seed {args.seed}, "
@@ -145,7 +147,7 @@ def cmd_render(args: argparse.Namespace) -> int:
           "real time)")
     print(f"  timbre: {eng.timbre_summary()}")
     if args.plot:
-        _plot(eng, ev, args)
+        _plot(eng, ev, args, audio)
     return 0
 
 
@@ -177,6 +179,24 @@ def _render_midi(args: argparse.Namespace, out: Path) -> int:
     return 0
 
 
+def _write_extras(args: argparse.Namespace, eng: Any, ev: Any) -> None:
+    """``--midi-out`` (the notes played, a track per layer, drums on channel 10) and ``--stems``."""
+    from .record import render_stems, write_midi
+
+    if getattr(args, "midi_out", None):
+        p = write_midi(args.midi_out, ev, eng.spec.sample_rate, float(eng.spec.bpm))
+        print(f"wrote {p}")
+    if getattr(args, "stems", None):
+        from .backends.offline import write_wav
+
+        _, stems = render_stems(lambda: _make_engine(args), args.seconds, block=args.blocksize)
+        d = Path(args.stems)
+        for name, x in stems.items():
+            write_wav(d / f"{name}.wav", x, eng.spec.sample_rate)
+        print(f"wrote {len(stems)} stems to {d}/ (they sum to the mix: each layer before the master stage, "
+              "times the master's gain)")
+
+
 def _fx_config(args: argparse.Namespace) -> dict[str, Any] | None:
     """The effects to use: --fx names (or 'none'), else the preset's [fx] table, else none."""
     spec = getattr(args, "fx", None)
@@ -190,7 +210,7 @@ def _fx_config(args: argparse.Namespace) -> dict[str, Any] | None:
     return getattr(preset, "fx", None)
 
 
-def _plot(eng: Any, ev: Any, args: argparse.Namespace) -> None:
+def _plot(eng: Any, ev: Any, args: argparse.Namespace, audio: Any = None) -> None:
     from .rt.layout import O_NOTE_OFF, O_NOTE_ON
 
     try:
@@ -213,7 +233,8 @@ def _plot(eng: Any, ev: Any, args: argparse.Namespace) -> None:
         rows.append((o[1] / sr, o[2], o[3], (end - o[1]) / sr, o[4]))
     arr = np.array(rows, np.float64).reshape(-1, 5)
     title = f"rtgen render, seed {args.seed}" + (f", preset {args.preset}" if args.preset else "")
-    plot_render(arr, args.plot, automaton_rows=_automaton_rows(eng, args), title=title)
+    plot_render(arr, args.plot, automaton_rows=_automaton_rows(eng, args), title=title, audio=audio,
+                sample_rate=sr)
     print(f"wrote {args.plot}")
 
 
@@ -281,6 +302,9 @@ def cmd_play(args: argparse.Namespace) -> int:
             stop["flag"] = True
 
         extras.start(live=True)
+        from .gen.band import start_live as start_arrangement
+
+        start_arrangement(eng)              # a preset's [arrangement] runs ahead of the stream
         try:
             if args.ui:
                 extras.run_ui(args.seconds, stream)
@@ -403,6 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--plot", metavar="OUT.png", default=None,
                    help="also draw a piano roll (and the automaton's space-time picture)")
     r.add_argument("--midi-file", default=None, help="render this Standard MIDI File instead of generating")
+    r.add_argument("--midi-out", metavar="OUT.mid", default=None,
+                   help="also write the notes played (a track per layer, drums on channel 10)")
+    r.add_argument("--stems", metavar="DIR", default=None, help="also write one WAV per layer (they sum to the mix)")
     r.add_argument("--instrument", default=None, help="one instrument for every --midi-file note but the drums "
                    "(default: each channel's GM program; see 'rtgen instruments')")
     r.add_argument("--fx", default=None, metavar="NAME[,NAME]",

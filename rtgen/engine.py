@@ -187,6 +187,8 @@ class Engine:
         self._slots: list[Sequencer | None] = [None] * N_GEN
         self._retire: dict[int, int] = {}     # slot -> ring index of its deactivation
         self._live = False
+        # offline hooks called as hook(first sample, frames) before each render (Python generators)
+        self.pre_render: list[Any] = []
         self._worker: Any = None
         self._wproc: Any = None
         self._shm: Any = None
@@ -374,6 +376,8 @@ class Engine:
         if self._live:
             raise ConfigError("this engine is playing live; its audio thread owns render()")
         n = out.shape[0]
+        for hook in self.pre_render:
+            hook(int(self.state.st[S_SAMPLE]), n)
         if self._worker is not None and not self._worker.is_alive() and self._wproc is None:
             # offline: the worker computes frames synchronously on an absolute grid of
             # (depth - 1) hops, so the frames, like the audio, do not depend on the block size

@@ -107,8 +107,11 @@ class MidiRecorder:
     """Notes of every layer into a type-1 SMF (one named track per layer, tempo in the first track)."""
 
     def __init__(self, path: str | os.PathLike[str], sample_rate: int, bpm: float, ticks_per_beat: int = 480,
-                 flush_s: float = 1.0) -> None:
+                 flush_s: float = 1.0, drum_instrument: int = -1) -> None:
         self.path = Path(path)
+        self.drum_instrument = int(drum_instrument)    # notes of this instrument go to channel 10
+        self.drums: set[tuple[int, int]] = set()         # (layer, tick) of drum notes
+        self.programs: dict[int, int] = {}               # layer -> its first note's instrument
         self.sr = float(sample_rate)
         self.tpb = int(ticks_per_beat)
         self.flush_s = flush_s
@@ -146,10 +149,14 @@ class MidiRecorder:
                 note = max(0, min(127, int(round(float(r[2])))))
                 tick = self._tick(float(r[1]))
                 key = (lay, note)
+                instr = int(r[6])
+                if instr == self.drum_instrument and instr >= 0:
+                    key = (lay, note + 1000)                  # drum keys: their own sounding table
                 if kind == O_NOTE_ON:
+                    self.programs.setdefault(lay, instr)
                     vel = max(1, min(127, int(round(float(r[3])))))
                     self.sounding[key] = self.sounding.get(key, 0) + 1
-                    self.notes[lay].append((tick, True, note, vel))
+                    self.notes[lay].append((tick, True, key[1], vel))
                 else:
                     c = self.sounding.get(key, 0)
                     if c <= 0:
@@ -158,7 +165,7 @@ class MidiRecorder:
                         del self.sounding[key]
                     else:
                         self.sounding[key] = c - 1
-                    self.notes[lay].append((tick, False, note, 0))
+                    self.notes[lay].append((tick, False, key[1], 0))
                 self.last_tick = max(self.last_tick, tick)
                 self._dirty = True
         self.flush()
@@ -184,13 +191,18 @@ class MidiRecorder:
                 tr = mido.MidiTrack()
                 tr.append(mido.MetaMessage("track_name", name=LAYER_NAMES[lay], time=0))
                 ch = lay if lay < 9 else lay + 1          # keep off channel 10 (drums)
+                prog = _gm_program(self.programs.get(lay, -1))
+                if prog >= 0:
+                    tr.append(mido.Message("program_change", channel=ch, program=prog, time=0))
                 evs = sorted(self.notes[lay], key=lambda e: (e[0], e[1]))      # offs before ons at a tick
                 still = [(self.last_tick, False, n, 0) for (ll, n), c in self.sounding.items() if ll == lay
                          for _ in range(c)]
                 prev = 0
                 for tick, on, note, vel in evs + still:
                     kind = "note_on" if on else "note_off"
-                    tr.append(mido.Message(kind, channel=ch, note=note, velocity=vel, time=tick - prev))
+                    # drum keys (stored + 1000) play on channel 10, the GM percussion channel
+                    c, n = (9, note - 1000) if note >= 1000 else (ch, note)
+                    tr.append(mido.Message(kind, channel=c, note=n, velocity=vel, time=tick - prev))
                     prev = tick
                 tr.append(mido.MetaMessage("end_of_track", time=0))
                 mf.tracks.append(tr)
@@ -202,6 +214,84 @@ class MidiRecorder:
 
     def close(self) -> None:
         self.flush(force=True)
+
+
+def _gm_program(instr: int) -> int:
+    """The GM program of an engine instrument index (-1: unknown or the drum kit)."""
+    from .timbre.base import INSTRUMENTS
+
+    if 0 <= instr < len(INSTRUMENTS):
+        return int(INSTRUMENTS[instr][1]) if INSTRUMENTS[instr][0] != "drums" else -1
+    return -1
+
+
+def drum_index() -> int:
+    """The engine index of the drum kit, -1 while the instrument set has none."""
+    from .timbre.base import INSTRUMENTS
+
+    names = [n for n, _ in INSTRUMENTS]
+    return names.index("drums") if "drums" in names else -1
+
+
+def write_midi(path: str | os.PathLike[str], rows: np.ndarray, sample_rate: int, bpm: float) -> Path:
+    """The notes of ``rows`` (``engine.events()``) as a type-1 SMF: a track per layer, drums on channel 10."""
+    m = MidiRecorder(path, sample_rate, bpm, drum_instrument=drum_index())
+    m.feed(rows)
+    m.close()
+    return m.path
+
+
+#: samples the master stage delays the output (its lookahead, rt/master.py)
+def _master_delay() -> int:
+    from .rt.layout import M_LOOK
+
+    return M_LOOK + 4
+
+
+def render_stems(make_engine: Any, seconds: float, block: int = 4096) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The mix and one stem per sounding layer, such that the stems sum to the mix.
+
+    ``make_engine()`` builds the same engine (preset, seed) afresh. The mix is rendered once;
+    each layer is rendered again alone (the others muted, voices still allocated as in the mix),
+    before the master stage. The master stage is not linear (a loudness gain and a limiter), so
+    a stem is defined as its layer's pre-master signal times the gain the master applied to the
+    whole mix at that sample (estimated per sample from the mix and the sum of the layers):
+    the stems then add up to the mix to within float rounding, and each sounds as it does in the mix.
+    """
+    from .backends.offline import render_array
+    from .rt.layout import LF_GAIN_SMOOTH, LF_MUTE, N_LAYERS, P_LIMIT_CEIL, P_M_ON
+
+    eng = make_engine()
+    mix = render_array(eng, seconds, block=block)
+    rows = eng.events()
+    used = sorted({int(r[4]) for r in rows if int(r[0]) == O_NOTE_ON})
+    mastered = eng.state.p[P_M_ON] > 0.5
+    pre: dict[int, np.ndarray] = {}
+    for lay in used:
+        e = make_engine()
+        e.state.p[P_M_ON] = 0.0
+        e.state.p[P_LIMIT_CEIL] = 1.0
+        for other in range(N_LAYERS):
+            if other != lay:
+                e.state.lf[other, LF_MUTE] = 1.0
+                e.state.lf[other, LF_GAIN_SMOOTH] = 0.0
+        pre[lay] = render_array(e, seconds, block=block).astype(np.float64)
+    if not pre:
+        return mix, {}
+    total = np.sum(np.stack(list(pre.values())), axis=0)
+    d = _master_delay() if mastered else 0
+    shifted = {k: np.concatenate([np.zeros((d, 2)), v[:len(v) - d]]) for k, v in pre.items()} if d else pre
+    tot = np.concatenate([np.zeros((d, 2)), total[:len(total) - d]]) if d else total
+    m64 = mix.astype(np.float64)
+    energy = (tot ** 2).sum(axis=1)
+    gain = np.where(energy > 1e-12, (m64 * tot).sum(axis=1) / np.maximum(energy, 1e-30), np.nan)
+    idx = np.flatnonzero(np.isfinite(gain))
+    if len(idx):
+        gain = np.interp(np.arange(len(gain)), idx, gain[idx])
+    else:
+        gain = np.ones(len(gain))
+    stems = {LAYER_NAMES[k]: (v * gain[:, None]).astype(np.float32) for k, v in shifted.items()}
+    return mix, stems
 
 
 class RecordingTap:

@@ -53,7 +53,7 @@ def run_kernel(seq: Sequencer, chunks: int, seed: int = 1, slot: int = 0, bpm: f
 def run_reference(seq: Sequencer, chunks: int, seed: int = 1, slot: int = 0, bpm: float = 120.0,
                   sr: float = 48000.0, swing: float = 0.0, harm: np.ndarray | None = None) -> np.ndarray:
     """The same with the pure-Python reference (rtgen.gen.reference)."""
-    from rtgen.gen.reference import make_reference
+    from rtgen.gen.registry import make_reference
 
     ref = make_reference(seq, seed, slot)
     p = make_p(sr, bpm, swing)

@@ -8,7 +8,7 @@ from gen_harness import make_slot, run_kernel, run_reference
 
 from rtgen.errors import ConfigError
 from rtgen.gen import grammar as G
-from rtgen.gen.reference import make_reference
+from rtgen.gen.registry import make_reference
 
 SEED_GRAMMAR = """
 Melody -> Phrase Phrase

@@ -18,7 +18,7 @@ def test_shipped_presets_load():
     assert REQUIRED <= set(names)
     for n in names:
         ps = load_preset(n)
-        assert isinstance(ps, PresetSpec) and ps.generators and ps.bpm == ps.tempo
+        assert isinstance(ps, PresetSpec) and (ps.generators or ps.arrangement) and ps.bpm == ps.tempo
         assert describe_preset(n)
     ens = load_preset("ensemble")
     kinds = {s.name for s, _ in ens.generators}

@@ -304,20 +304,38 @@ def save_midi_map(path: str | os.PathLike[str], spec: MidiMapSpec) -> None:
     os.replace(tmp, p)
 
 
-def load_preset_file(path: str | os.PathLike[str]) -> tuple[Any, MidiMapSpec]:
-    """A preset file with the live-performance tables: (PresetSpec, MidiMapSpec).
+@dataclass(frozen=True)
+class PresetFile:
+    """A preset file read once: the preset, its MIDI map and its music tables
+    (``params``/``states``/``stingers`` as raw tables, for :class:`rtgen.game.MusicController`)."""
 
-    The preset loader checks every key; the tables it does not know (``midi_map``,
-    ``params``, ``states``, ``stingers``) are taken out before it sees the document.
-    """
+    preset: Any
+    midi_map: MidiMapSpec
+    music: dict[str, Any]
+
+
+def read_preset_file(path: str | os.PathLike[str]) -> PresetFile:
+    """The one preset loader: read ``path`` once, validate the preset and its MIDI map, and hand
+    back the game/performance tables (which the game validates when a controller uses them)."""
     from ..gen.presets import parse_preset
 
     p = Path(path)
     _, doc = _read_toml(p)
     mm = parse_midi_map(doc.pop("midi_map"), f"{p}: midi_map") if "midi_map" in doc else MidiMapSpec()
+    music: dict[str, Any] = {}
     for k in ("params", "states", "stingers"):
-        doc.pop(k, None)
-    return parse_preset(doc, str(p), p.stem), mm
+        if k in doc:
+            v = doc.pop(k)
+            if not isinstance(v, dict):
+                raise ConfigError(f"{p}: key '{k}' must be a table")
+            music[k] = v
+    return PresetFile(parse_preset(doc, str(p), p.stem, midi_map=mm), mm, music)
+
+
+def load_preset_file(path: str | os.PathLike[str]) -> tuple[Any, MidiMapSpec]:
+    """(PresetSpec, MidiMapSpec) of a preset file: :func:`read_preset_file` without the music tables."""
+    f = read_preset_file(path)
+    return f.preset, f.midi_map
 
 
 def has_extra_tables(path: str | os.PathLike[str]) -> bool:
@@ -450,4 +468,4 @@ class MidiMap:
 
 
 __all__ = ["Binding", "MidiMap", "MidiMapSpec", "dump_table", "has_extra_tables", "load_midi_map",
-           "load_preset_file", "parse_midi_map", "save_midi_map", "toml_value"]
+           "load_preset_file", "read_preset_file", "PresetFile", "parse_midi_map", "save_midi_map", "toml_value"]

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..rt.clock import first_step_at_or_after, step_sample
-from ..rt.harmony import degree_to_note, snap_to_scale
+from ..rt.harmony import degree_to_note, fit_to_chord, snap_to_scale
 from ..rt.jit import kernel_jit
 from ..rt.layout import (
     EV_INSTR,
@@ -104,7 +104,7 @@ def ca1d_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
                     break
                 i = (gi[C1_OFFSET] + j) % w
                 if gbuf[C1_ROW + i] != 0:
-                    note = degree_to_note(harm, gi[C1_BASEDEG] + gi[C1_DEGSTEP] * j)
+                    note = fit_to_chord(gi, harm, degree_to_note(harm, gi[C1_BASEDEG] + gi[C1_DEGSTEP] * j))
                     nev = emit(gi, ev, nev, t, float(note), velocity(gi, gf, 1.0), dur, float(i))
                     count += 1
         ca1d_step(gbuf, C1_ROW, C1_TMP, w, gi[C1_RULE] & 255, gi[C1_WRAP])
@@ -376,6 +376,9 @@ def life_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
                 if gi[LIFE_SNAP] != 0:
                     mid = snap_to_scale(harm, mid)
                     top = snap_to_scale(harm, top)
+                f = fit_to_chord(gi, harm, f)
+                mid = fit_to_chord(gi, harm, mid)
+                top = fit_to_chord(gi, harm, top)
                 n0 = nev
                 vs = velocity(gi, gf, 1.0)
                 nev = emit(gi, ev, nev, t, float(f), vs, dur, float(c))
@@ -527,7 +530,7 @@ def cyclic_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
             s = gbuf[CY_B + c]
             if plays and s != gbuf[CY_A + c]:
                 n0 = nev
-                note = degree_to_note(harm, gi[CY_BASEDEG] + 2 * v)
+                note = fit_to_chord(gi, harm, degree_to_note(harm, gi[CY_BASEDEG] + 2 * v))
                 nev = emit(gi, ev, nev, t, float(note), velocity(gi, gf, 1.0), dur, float(s))
                 _tag_last(gi, ev, n0, nev, gbuf[CY_MAP + s])
         _copy(gbuf, CY_B, CY_A, m)

@@ -19,6 +19,7 @@ from ..rt.layout import (
     GF_HUMANIZE,
     GF_VEL,
     GI_ACTIVE,
+    GI_FIT_CHORD,
     GI_INSTR,
     GI_KIND,
     GI_LAYER,
@@ -48,7 +49,7 @@ class Sequencer:
 
     def __init__(self, *, layer: int = 0, steps_per_beat: int = 4, gate: float = 0.9,
                  velocity: float = 90.0, density: float = 1.0, humanize: float = 0.0,
-                 instrument: int = -1) -> None:
+                 instrument: int = -1, fit_chord: bool = False) -> None:
         self.layer = int(layer)
         self.steps_per_beat = int(steps_per_beat)
         self.gate = float(gate)
@@ -56,6 +57,7 @@ class Sequencer:
         self.density = float(density)
         self.humanize = float(humanize)
         self.instrument = int(instrument)
+        self.fit_chord = bool(fit_chord)       # semitone rubs against the chord move onto it
 
     # -- the slot ---------------------------------------------------------------------
     def pack_common(self, gi: np.ndarray, gf: np.ndarray, seed: int, slot: int) -> None:
@@ -71,6 +73,7 @@ class Sequencer:
         gf[GF_VEL] = self.velocity
         gf[GF_DENSITY] = self.density
         gf[GF_HUMANIZE] = self.humanize
+        gi[GI_FIT_CHORD] = int(self.fit_chord)
 
     def pack(self, gi: np.ndarray, gf: np.ndarray, gbuf: np.ndarray, seed: int, slot: int) -> None:
         """Fill the slot. Subclasses call ``pack_common`` first, then write GI_USER.., GF_USER.., gbuf."""

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..rt.clock import first_step_at_or_after, step_sample
-from ..rt.harmony import degree_to_note
+from ..rt.harmony import degree_to_note, fit_to_chord
 from ..rt.jit import kernel_jit
 from ..rt.layout import (
     GEN_NB,
@@ -378,7 +378,7 @@ def grammar_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
                 if gi[GR_SILENT] == 0:
                     kind = gbuf[G_QUEUE + 2 * q]
                     val = gbuf[G_QUEUE + 2 * q + 1]
-                    note = degree_to_note(harm, val) if kind == T_DEGREE else val
+                    note = fit_to_chord(gi, harm, degree_to_note(harm, val) if kind == T_DEGREE else val)
                     nev = emit(gi, ev, nev, t, float(note), velocity(gi, gf, 1.0),
                                gate_samples(p, gf, float(d), r), float(q))
             else:
@@ -585,7 +585,8 @@ def lsystem_process(gi, gf, gbuf, p, harm, t0, n, ev, nev):
                     if a == A_NOTE:
                         deg = wrap_range(gi[LS_DEG], gi[LS_LO], gi[LS_HI])
                         d = gi[LS_DUR]
-                        nev = emit(gi, ev, nev, t, float(degree_to_note(harm, deg)), velocity(gi, gf, 1.0),
+                        nev = emit(gi, ev, nev, t, float(fit_to_chord(gi, harm, degree_to_note(harm, deg))),
+                                   velocity(gi, gf, 1.0),
                                    gate_samples(p, gf, float(d), r), float(gi[LS_POS]))
                         gi[LS_NEXT] = k + d
                         sounded = True

@@ -10,7 +10,8 @@ import numpy as np
 from ..rt.layout import CHUNK, LAYER_NAMES, NP, P_BEAT, P_BPM, P_SR, P_SWING
 from .automata import CA1D, Life
 from .presets import PresetSpec
-from .reference import CA1DRef, LifeRef, make_reference
+from .reference import CA1DRef, LifeRef
+from .registry import make_reference
 
 
 def automaton_rows(preset: PresetSpec, seconds: float, seed: int = 0, sample_rate: int = 48000,
@@ -48,9 +49,10 @@ def automaton_rows(preset: PresetSpec, seconds: float, seed: int = 0, sample_rat
 
 
 def plot_render(events: np.ndarray, out_png: str | Path, automaton_rows: np.ndarray | None = None,
-                title: str = "") -> Path:
+                title: str = "", audio: np.ndarray | None = None, sample_rate: int = 48000) -> Path:
     """Write a PNG: piano roll of ``events`` (columns time_s, note, velocity, duration_s, layer),
-    colour = layer, alpha = velocity; plus the automaton's space-time diagram if given."""
+    colour = layer, alpha = velocity; the automaton's space-time diagram if given; and the
+    spectrogram of ``audio`` (log frequency, dB) if given."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -58,7 +60,7 @@ def plot_render(events: np.ndarray, out_png: str | Path, automaton_rows: np.ndar
     from matplotlib.patches import Rectangle
 
     ev = np.asarray(events, np.float64).reshape(-1, 5) if np.size(events) else np.zeros((0, 5))
-    rows = 2 if automaton_rows is not None else 1
+    rows = 1 + (automaton_rows is not None) + (audio is not None)
     fig, axes = plt.subplots(rows, 1, figsize=(12, 4.5 * rows), squeeze=False)
     ax = axes[0, 0]
     cmap = plt.get_cmap("tab10")
@@ -83,6 +85,22 @@ def plot_render(events: np.ndarray, out_png: str | Path, automaton_rows: np.ndar
         ax2.set_xlabel("generation")
         ax2.set_ylabel("cell")
         ax2.set_title("automaton (space-time)")
+    if audio is not None and len(audio):
+        ax3 = axes[rows - 1, 0]
+        mono = np.asarray(audio, np.float64).mean(axis=1)
+        nfft, hop = 4096, 1024
+        frames = max(1, (len(mono) - nfft) // hop)
+        win = np.hanning(nfft)
+        spec = np.array([np.abs(np.fft.rfft(mono[i * hop:i * hop + nfft] * win)) for i in range(frames)])
+        db = 20 * np.log10(spec.T + 1e-9)
+        f = np.fft.rfftfreq(nfft, 1.0 / sample_rate)
+        t = np.arange(frames) * hop / sample_rate
+        ax3.pcolormesh(t, f[1:], db[1:], shading="auto", cmap="magma", vmin=db.max() - 90, vmax=db.max())
+        ax3.set_yscale("log")
+        ax3.set_ylim(30, sample_rate / 2)
+        ax3.set_xlabel("time (s)")
+        ax3.set_ylabel("Hz")
+        ax3.set_title("spectrogram (dB)")
     fig.tight_layout()
     out = Path(out_png)
     fig.savefig(out, dpi=100)

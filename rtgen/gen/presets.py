@@ -29,52 +29,31 @@ from typing import Any
 import tomllib
 
 from ..errors import ConfigError
-from ..rt.layout import LAYER_NAMES, N_GEN
+from ..rt.layout import LAYER_NAMES, N_GEN, P_BEATS_PER_BAR, P_SWING, S_SAMPLE
 from . import theory
-from .automata import CA1D, Cyclic, Life
 from .base import Sequencer
-from .grammar import GrammarSeq, LSystem
-from .rules import Chorale, DiceGame, Euclid, ModeOfValues, RuleMelody
+from .instruments import resolve as resolve_instrument
+from .registry import COMMON_KEYS, REGISTRY
 
 _INT = (int,)
 _NUM = (int, float)
 _STR = (str,)
-_BOOL = (bool,)
 _LIST = (list,)
 _TABLE = (dict,)
 
-_COMMON: dict[str, tuple[type, ...]] = {
-    "type": _STR, "layer": (str, int), "steps_per_beat": _INT, "gate": _NUM, "velocity": _NUM,
-    "density": _NUM, "humanize": _NUM, "instrument": _INT,
-}
+_COMMON = COMMON_KEYS
 
-#: generator type -> (class, its own keys and their TOML types)
+#: generator type -> (class, its own keys and their TOML types), derived from the registry
 GENERATORS: dict[str, tuple[type[Sequencer], dict[str, tuple[type, ...]]]] = {
-    "euclid": (Euclid, {"tracks": _LIST}),
-    "chorale": (Chorale, {"progression": _STR, "key": _STR, "beats_per_chord": _INT, "drive_harmony": _BOOL}),
-    "melody": (RuleMelody, {"low": _INT, "high": _INT, "start": _INT}),
-    "dice": (DiceGame, {"base_degree": _INT}),
-    "serial": (ModeOfValues, {"divisions": _INT}),
-    "grammar": (GrammarSeq, {"text": _STR, "terminals": _TABLE, "max_depth": _INT, "max_length": _INT}),
-    "lsystem": (LSystem, {"axiom": _STR, "rules": (dict, str), "iterations": _INT, "actions": _TABLE,
-                          "start_degree": _INT, "base_steps": _INT, "low": _INT, "high": _INT,
-                          "max_length": _INT}),
-    "ca1d": (CA1D, {"rule": _INT, "width": _INT, "seed": (str, list), "wrap": _BOOL, "fill": _NUM,
-                    "mutation": _NUM, "offset": _INT, "window": _INT, "max_notes": _INT,
-                    "base_degree": _INT, "degree_step": _INT}),
-    "life": (Life, {"rule": _STR, "height": _INT, "width": _INT, "seed": (str, list), "wrap": _BOOL,
-                    "fill": _NUM, "mutation": _NUM, "max_cells": _INT, "base_degree": _INT, "snap": _BOOL,
-                    "cyclic_states": _INT, "cyclic_threshold": _INT, "instruments": _LIST}),
-    "cyclic": (Cyclic, {"states": _INT, "threshold": _INT, "height": _INT, "width": _INT, "moore": _BOOL,
-                        "voices": _INT, "base_degree": _INT, "target": _STR, "mapping": _LIST,
-                        "mutation": _NUM}),
-}
+    n: (d.cls, d.keys) for n, d in REGISTRY.items()}
 
 _TOP: dict[str, tuple[type, ...]] = {
     "name": _STR, "description": _STR, "tempo": _NUM, "key": _STR, "scale": _STR, "swing": _NUM,
     "beats_per_bar": _INT, "layers": _TABLE, "generator": _LIST, "fx": _TABLE, "midi_map": _TABLE,
     # the game/performance tables (rtgen.game validates them when a MusicController uses them)
     "params": _TABLE, "states": _TABLE, "stingers": _TABLE,
+    # the band: roles over a form (rtgen.gen.band)
+    "arrangement": _TABLE,
 }
 
 # the voices' sound: "neural" (the default) or "additive" (the fallback's own sound)
@@ -100,7 +79,8 @@ class PresetSpec:
     source: str = ""
     timbre: str = "neural"            # "neural" or "additive": the voices' sound
     fx: dict | None = None            # the validated [fx] table (rtgen.fx), None: no effects
-    midi_map: Any = None              # the validated [midi_map] table (rtgen.control.params)
+    midi_map: Any = None              # [midi_map]: parsed by rtgen.control.params.read_preset_file, else raw
+    arrangement: Any = None           # the validated [arrangement] (rtgen.gen.band.ArrangementSpec), or None
 
     @property
     def bpm(self) -> float:
@@ -155,6 +135,8 @@ def build_sequencer(table: dict, where: str, key: str | None = None) -> Sequence
         if k == "type":
             continue
         kwargs[k] = _layer_index(v, where) if k == "layer" else v
+    if isinstance(kwargs.get("instrument"), str):
+        kwargs["instrument"] = resolve_instrument(kwargs["instrument"], f"{where}: key 'instrument'")
     for k in ("gate", "velocity", "density", "humanize"):
         if k in kwargs:
             kwargs[k] = float(kwargs[k])
@@ -235,8 +217,12 @@ def load_preset(name_or_path: str | Path) -> PresetSpec:
     return parse_preset(doc, where, name)
 
 
-def parse_preset(doc: dict, where: str = "<preset>", name: str = "preset") -> PresetSpec:
-    """Validate a preset already read as a dict (see the module docstring)."""
+def parse_preset(doc: dict, where: str = "<preset>", name: str = "preset", midi_map: Any = None) -> PresetSpec:
+    """Validate a preset already read as a dict (see the module docstring).
+
+    ``midi_map``: the parsed ``[midi_map]`` (the one loader, ``rtgen.control.params.read_preset_file``,
+    parses it, since its targets belong to the control layer); without it the raw table is kept.
+    """
     for k, v in doc.items():
         if k not in _TOP:
             raise ConfigError(f"{where}: unknown key '{k}'; known: {', '.join(sorted(_TOP))}")
@@ -271,8 +257,14 @@ def parse_preset(doc: dict, where: str = "<preset>", name: str = "preset") -> Pr
             raise ConfigError(f"{where}: key 'layers.{lname}' must be 0..4")
         layers[lname] = float(gain)
     gens = doc.get("generator", [])
-    if not gens:
-        raise ConfigError(f"{where}: key 'generator': a preset needs at least one [[generator]]")
+    arrangement = None
+    if "arrangement" in doc:
+        from .band import parse_arrangement
+
+        arrangement = parse_arrangement(doc["arrangement"], where, swing)
+    if not gens and arrangement is None:
+        raise ConfigError(f"{where}: key 'generator': a preset needs at least one [[generator]] or an "
+                          "[arrangement]")
     if len(gens) > N_GEN:
         raise ConfigError(f"{where}: key 'generator': at most {N_GEN} generators")
     out = []
@@ -287,24 +279,19 @@ def parse_preset(doc: dict, where: str = "<preset>", name: str = "preset") -> Pr
             fx = validate_fx(doc["fx"])
         except ConfigError as e:
             raise ConfigError(f"{where}: {e}") from None
-    midi_map = None
-    if "midi_map" in doc:
-        from ..control.params import parse_midi_map
-
-        try:
-            midi_map = parse_midi_map(doc["midi_map"])
-        except ConfigError as e:
-            raise ConfigError(f"{where}: {e}") from None
+    if midi_map is None and "midi_map" in doc:
+        midi_map = doc["midi_map"]        # the raw table; rtgen.control.params.read_preset_file parses it
     return PresetSpec(timbre=timbre, name=str(doc.get("name", name)), description=str(doc.get("description", "")),
                       tempo=tempo, key=tonic, key_name=key_name, scale=scale, scale_name=scale_name,
                       swing=swing, beats_per_bar=bpb, layers=layers, generators=tuple(out), source=where,
-                      fx=fx, midi_map=midi_map)
+                      fx=fx, midi_map=midi_map, arrangement=arrangement)
 
 
 def describe_preset(name_or_path: str | Path) -> str:
     """One line: description, tempo, key and the generator types."""
     p = load_preset(name_or_path)
-    kinds = ", ".join(s.name for s, _ in p.generators)
+    kinds = ", ".join([s.name for s, _ in p.generators]
+                      + ([f"arrangement ({'/'.join(p.arrangement.roles)})"] if p.arrangement is not None else []))
     return f"{p.description} [{p.tempo:g} bpm, {p.key_name} {p.scale_name}; {kinds}]"
 
 
@@ -316,9 +303,33 @@ def apply_to_engine(preset: PresetSpec, engine: Any, *, tempo: bool = False) -> 
     """
     if tempo:
         engine.set_tempo(preset.tempo)
-    engine.set_harmony(preset.key, preset.scale, chord=())
-    engine.set_swing(preset.swing)
-    engine.set_meter(preset.beats_per_bar)
+    fresh = not engine.is_live and int(engine.state.st[S_SAMPLE]) == 0
+    # Before the first chunk, write the key straight into the harmony, swing and meter: queued
+    # commands act at their sample *after* the generators' first step, which made the first
+    # downbeat sound in the engine's default key (C major) instead of the preset's.
+    engine.set_harmony(preset.key, preset.scale, chord=_tonic_triad(preset), now=fresh)
+    if fresh:
+        engine.state.p[P_SWING] = preset.swing
+        engine.state.p[P_BEATS_PER_BAR] = preset.beats_per_bar
+    else:
+        engine.set_swing(preset.swing)
+        engine.set_meter(preset.beats_per_bar)
     for lname, gain in preset.layers.items():
         engine.set_layer(lname, gain=gain)
-    return [engine.add_generator(seq) for seq, _ in preset.generators]
+    from ..rt.master import enable_master
+
+    enable_master(engine, now=fresh)      # a measured loudness stage: -16 LUFS, -1 dBTP
+    slots = [engine.add_generator(seq) for seq, _ in preset.generators]
+    if preset.arrangement is not None:
+        from .band import attach_arrangement
+
+        attach_arrangement(engine, preset)
+    return slots
+
+
+def _tonic_triad(preset: PresetSpec) -> tuple[int, ...]:
+    """The tonic chord of the preset's scale (root, third, fifth), as pitch classes."""
+    sc = preset.scale
+    if len(sc) < 5:
+        return (preset.key,)
+    return tuple((preset.key + sc[i]) % 12 for i in (0, 2, 4))

@@ -97,6 +97,21 @@ def chord_pcs(harm) -> list[int]:
     return [int(harm[H_CHORD + i]) for i in range(int(harm[H_CHORD_LEN]))]
 
 
+def fit(seq, harm, note: int) -> int:
+    """rtgen.rt.harmony.fit_to_chord: with ``fit_chord``, a semitone rub onto the chord tone."""
+    if not getattr(seq, "fit_chord", False):
+        return note
+    pcs = chord_pcs(harm)
+    pc = note % 12
+    if not pcs or pc in pcs:
+        return note
+    if (pc + 11) % 12 in pcs:
+        return note - 1
+    if (pc + 1) % 12 in pcs:
+        return note + 1
+    return note
+
+
 def snap(harm, note: int) -> int:
     best, bestd = note, 99
     root = int(harm[H_ROOT])
@@ -351,7 +366,7 @@ class GrammarRef(Reference):
         self.next_k = k + self.qdur
         if not self.silent:
             kind, val = self.queue[q]
-            note = degree_note(harm, val) if kind == G.T_DEGREE else val
+            note = fit(self.seq, harm, degree_note(harm, val) if kind == G.T_DEGREE else val)
             self.emit(out, t, note, self.velocity(1.0), self.note_len(p, float(self.qdur)), q)
 
 
@@ -375,7 +390,7 @@ class LSystemRef(Reference):
                 if a == G.A_NOTE:
                     w = seq.high - seq.low + 1
                     deg = seq.low + (self.deg - seq.low) % w
-                    self.emit(out, t, degree_note(harm, deg), self.velocity(1.0),
+                    self.emit(out, t, fit(seq, harm, degree_note(harm, deg)), self.velocity(1.0),
                               self.note_len(p, float(self.dur)), self.pos)
                     self.next_k, sounded = k + self.dur, True
                 elif a == G.A_REST:
@@ -470,7 +485,7 @@ class CA1DRef(Reference):
                     break
                 i = (s.offset + j) % s.width
                 if self.row[i]:
-                    note = degree_note(harm, s.base_degree + s.degree_step * j)
+                    note = fit(s, harm, degree_note(harm, s.base_degree + s.degree_step * j))
                     self.emit(out, t, note, self.velocity(1.0), self.note_len(p, 1.0), i)
                     count += 1
         self.row = elementary_step(self.row, s.rule, s.wrap)
@@ -520,6 +535,7 @@ class LifeRef(Reference):
                 top = mid + 1 + y % 12
                 if s.snap:
                     mid, top = snap(harm, mid), snap(harm, top)
+                f, mid, top = fit(s, harm, f), fit(s, harm, mid), fit(s, harm, top)
                 vs = self.velocity(1.0)
                 instr = s.instruments[self.cyc[y][x]] if s.cyclic_states > 1 else None
                 for note in (f, mid, top):
@@ -552,7 +568,7 @@ class CyclicRef(Reference):
             st = new[y][x]
             if plays and st != self.grid[y][x]:
                 route = s.mapping[st]
-                note = degree_note(harm, s.base_degree + 2 * v)
+                note = fit(s, harm, degree_note(harm, s.base_degree + 2 * v))
                 self.emit(out, t, note, self.velocity(1.0), self.note_len(p, 1.0), st,
                           layer=route if s.target == "layer" else None,
                           instr=route if s.target == "instrument" else None)
@@ -560,17 +576,3 @@ class CyclicRef(Reference):
         if s.mutation > 0.0 and self.rng.uniform() < s.mutation:
             y, x = divmod(self.rng.randint(h * w), w)
             self.grid[y][x] = self.rng.randint(s.states)
-
-
-_REFS: dict[type, type[Reference]] = {
-    Euclid: EuclidRef, Chorale: ChoraleRef, RuleMelody: MelodyRef, DiceGame: DiceRef, ModeOfValues: SerialRef,
-    G.GrammarSeq: GrammarRef, G.LSystem: LSystemRef, CA1D: CA1DRef, Life: LifeRef, Cyclic: CyclicRef,
-}
-
-
-def make_reference(seq: Sequencer, seed: int = 1, slot: int = 0) -> Reference:
-    """The pure-Python reference of ``seq`` (same seed and slot as the kernel's pack)."""
-    for cls in type(seq).__mro__:
-        if cls in _REFS:
-            return _REFS[cls](seq, seed, slot)  # type: ignore[arg-type]
-    raise TypeError(f"no reference for {type(seq).__name__}")

@@ -9,6 +9,7 @@ import numpy as np
 
 from .jit import kernel_jit
 from .layout import (
+    GI_FIT_CHORD,
     H_BASE_OCTAVE,
     H_CHORD,
     H_CHORD_LEN,
@@ -59,6 +60,34 @@ def in_chord(harm: np.ndarray, note: int) -> bool:
         if int(harm[H_CHORD + i]) == pc:
             return True
     return False
+
+
+@kernel_jit()
+def fit_to_chord(gi: np.ndarray, harm: np.ndarray, note: int) -> int:
+    """With the generator's ``GI_FIT_CHORD`` flag: a note a semitone from a tone of the current
+    chord (and not one itself) moves onto that chord tone (down first), so a colour line never
+    rubs a minor second against the harmony; whole tones (added seconds, ninths) stay."""
+    if gi[GI_FIT_CHORD] == 0:
+        return note
+    n = int(harm[H_CHORD_LEN])
+    if n <= 0:
+        return note
+    pc = note % 12
+    down = False
+    up = False
+    for i in range(n):
+        c = int(harm[H_CHORD + i]) % 12
+        if c == pc:
+            return note
+        if c == (pc + 11) % 12:
+            down = True
+        if c == (pc + 1) % 12:
+            up = True
+    if down:
+        return note - 1
+    if up:
+        return note + 1
+    return note
 
 
 def make_harmony(root: int = 0, scale: tuple[int, ...] = (0, 2, 4, 5, 7, 9, 11),

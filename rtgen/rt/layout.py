@@ -42,6 +42,8 @@ RING_CONTROL = 0      # Python API / CLI / game / OSC thread
 RING_MIDI = 1         # MIDI input thread
 RING_ANSWER = 2       # Continuator (answers, scheduled in the future)
 RING_TIMBRE = 3       # timbre worker (reserved)
+# music: Python generators (rtgen.gen.pygen) write through the reserved timbre ring, its one producer
+RING_PYGEN = RING_TIMBRE
 
 # ---------------------------------------------------------------- layers
 LAYER_RULES = 0
@@ -134,7 +136,33 @@ P_HOP = 19            # samples per timbre hop
 P_MORPH = 20          # instrument morph amount 0..1 between LF_INSTR and P_MORPH_TO
 P_MORPH_TO = 21
 P_BEAT_INC = 22       # engine-owned: beats per chunk at the current tempo
-NP = 32
+NP = 384              # 0..31 engine parameters; 64.. the master stage's state (block below)
+
+# music: the master loudness stage and true-peak limiter (rtgen.rt.master), switched on by presets.
+# Its state lives in p so the live callback carries it: scalars, K-weighting coefficients and
+# filter states, interpolator taps, and four rings of M_RING samples (lookahead M_LOOK).
+M_RING = 64
+M_LOOK = 32
+P_M_ON = 64           # 1: master_out replaces the plain limiter
+P_M_TARGET = 65       # integrated loudness target, LUFS
+P_M_CEIL = 66         # true-peak ceiling (linear, margin included)
+P_M_RATE = 67         # dB per second the loudness gain may move
+P_M_GAIN_DB = 68      # engine-owned: the loudness gain now, dB
+P_M_FAST = 69         # engine-owned: 400 ms K-weighted mean square (the gate)
+P_M_SLOW = 70         # engine-owned: the followed K-weighted mean square
+P_M_COUNT = 71        # engine-owned: gated samples counted
+P_M_LIM_G = 72        # engine-owned: limiter gain
+P_M_POS = 73          # engine-owned: ring write position (samples)
+P_M_LOUDNESS = 74     # engine-owned: the follower's loudness, LUFS (a meter)
+P_M_KC = 80           # 80..89: K-weighting biquads [b0 b1 b2 a1 a2] x 2
+P_M_KS = 90           # 90..97: their states (L stage 1, L stage 2, R stage 1, R stage 2)
+P_M_FIR = 100         # 100..123: 3 phases x 8 taps of the inter-sample peak interpolator
+P_M_XL = 128          # rings: delayed left, right, required gain, held gain
+P_M_XR = P_M_XL + M_RING
+P_M_R = P_M_XR + M_RING
+P_M_H = P_M_R + M_RING
+if P_M_H + M_RING > NP:
+    raise RuntimeError("the master stage's block does not fit in p")
 
 # ------------------------------------------------------- engine counters st[S_*] (int64)
 S_SAMPLE = 0          # absolute sample position (start of the next sample to render)
@@ -257,6 +285,8 @@ GI_STEP = 5           # next step index on the generator's grid
 GI_STEPS_PER_BEAT = 6
 GI_EVENTS = 7         # events written so far
 GI_INSTR = 8          # instrument index or -1
+# music: the "fit_chord" flag every generator may set (rtgen.rt.harmony.fit_to_chord)
+GI_FIT_CHORD = 9      # 1: a note a semitone from a chord tone moves onto it
 GI_USER = 16
 
 GF_GATE = 0           # note length as a fraction of the step (0..1+)
@@ -354,7 +384,8 @@ GROUPS: dict[str, tuple[int | None, dict[str, int]]] = {
     "EV_": (EVW, {}),
     "C_": (None, {}),
     "O_": (None, {}),
-    "P_": (NP, {}),
+    "P_": (NP, {"P_M_KC": 10, "P_M_KS": 8, "P_M_FIR": 24, "P_M_XL": M_RING, "P_M_XR": M_RING,
+                "P_M_R": M_RING, "P_M_H": M_RING}),
     "S_": (NS, {}),
     "VF_": (NVF, {}),
     "VS_": (None, {}),
@@ -369,7 +400,8 @@ GROUPS: dict[str, tuple[int | None, dict[str, int]]] = {
 }
 #: names with a group's prefix that are not a word of it: sizes, where a range starts, and
 #: deliberate second names of a word
-NOT_WORDS = frozenset({"EV_CAP", "FXL_W", "GI_USER", "GF_USER", "LAYER_NAMES"})
+NOT_WORDS = frozenset({"EV_CAP", "FXL_W", "GI_USER", "GF_USER", "LAYER_NAMES",
+                       "RING_PYGEN"})     # Python generators write through the reserved timbre ring
 
 
 def check_layout(names: dict[str, object]) -> None:

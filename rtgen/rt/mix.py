@@ -31,6 +31,7 @@ from .layout import (
     P_LIMIT_CEIL,
     P_LIMIT_GAIN,
     P_LIMIT_RELEASE,
+    P_M_ON,
     P_MASTER_GAIN,
     P_PEAK_L,
     P_PEAK_R,
@@ -39,6 +40,7 @@ from .layout import (
     S_NONFINITE,
     S_SAMPLE,
 )
+from .master import master_out  # music: the master stage
 from .rng import uniform
 
 
@@ -144,7 +146,10 @@ def mix_out(S, out, pos, a, b):
         S.lf[lay, LF_GAIN_SMOOTH] = gs
         S.lf[lay, LF_PEAK_L] = pl
         S.lf[lay, LF_PEAK_R] = pr
-    limit_out(S, out, pos, m, mg)
+    if S.p[P_M_ON] > 0.5:         # the master loudness stage and true-peak limiter (rt/master.py)
+        master_out(S.p, S.st, mix, out, pos, m, mg)
+    else:
+        limit_out(S, out, pos, m, mg)
 
 
 @kernel_jit()

@@ -22,7 +22,7 @@ def make_play_engine(args: argparse.Namespace) -> Any:
     """The engine for ``rtgen play``: the CLI's own, or, for a preset file with live tables
     (``[midi_map]``, ``[params]``, ``[states]``, ``[stingers]``), one built the same way from it."""
     from .. import cli
-    from ..control.params import has_extra_tables, load_preset_file
+    from ..control.params import has_extra_tables, read_preset_file
 
     args.midi_map = None
     args.music_tables = None
@@ -30,9 +30,9 @@ def make_play_engine(args: argparse.Namespace) -> Any:
         return cli._make_engine(args)
     from ..config import EngineSpec
     from ..engine import Engine
-    from ..game import load_music
 
-    preset, mm = load_preset_file(args.preset)
+    loaded = read_preset_file(args.preset)          # read once: preset, MIDI map, music tables
+    preset, mm = loaded.preset, loaded.midi_map
     bpm = args.bpm if args.bpm is not None else preset.tempo
     spec = EngineSpec(sample_rate=args.samplerate, block_size=args.blocksize, voices=args.voices, seed=args.seed,
                       bpm=float(bpm))
@@ -40,7 +40,7 @@ def make_play_engine(args: argparse.Namespace) -> Any:
     args.loaded_preset = preset
     cli.apply_preset(eng, preset)
     args.midi_map = mm
-    args.music_tables = load_music(args.preset)
+    args.music_tables = loaded.music
     return eng
 
 
