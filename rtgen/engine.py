@@ -58,6 +58,7 @@ from .rt.layout import (
     H_DENSITY,
     H_TENSION,
     H_VERSION,
+    IP_ONESHOT,
     LAYER_ANSWER,
     LAYER_AUTOMATA,
     LAYER_GRAMMAR,
@@ -219,6 +220,12 @@ class Engine:
                     self.timbre_fallback = str(w.message)
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         t.fill_tables(self.state.itab, self.state.iparam, float(self.spec.sample_rate))
+        # one-shot instruments (the drum kit): note-off does not cut their voices, no bend or vibrato
+        one_shot = getattr(t, "one_shot", None)
+        shots = one_shot() if callable(one_shot) else {"drums"}
+        names = [n for n, _ in t.instruments()]
+        for i in range(self.state.iparam.shape[0]):
+            self.state.iparam[i, IP_ONESHOT] = 1.0 if names[i % len(names)] in shots else 0.0
         note_hz = getattr(t, "note_hz", None)       # optional: per-note tuning (the drum kit's keys)
         if callable(note_hz):
             hz = np.asarray(note_hz(self.state.inote_hz.shape[0]), np.float64)

@@ -45,7 +45,10 @@ def _instrument_take(name: str, take: ons.Take) -> tuple[ons.Take, bool]:
 
 def _check(name: str, x: np.ndarray, r: np.ndarray, take: ons.Take) -> None:
     m, ms = ons.measure(x, take), ons.measure(r, take)
-    excess = np.array(m["onset_db"]) - np.array(ms["onset_db"])
+    # a burst stands above the recording's onset AND above the note's own body (the bug read +18 to
+    # +34 dB over the body); a recording whose sample starts late (FluidR3's electric guitar: -32 dB
+    # in its first 8 ms) makes an onset under the body read high against it without being a burst
+    excess = np.where(np.array(m["onset_db"]) > 0.0, np.array(m["onset_db"]) - np.array(ms["onset_db"]), 0.0)
     worst = int(np.argmax(excess))
     assert excess[worst] <= ONSET_EXCESS_DB, (
         f"{name}: note {worst} at {take.notes[worst][0]} s starts {excess[worst]:.1f} dB above the recording's "
@@ -85,7 +88,7 @@ def test_stolen_voices_start_from_their_level(neural) -> None:  # type: ignore[n
         r = ons.soundfont_take(take, prog, sf2, eng.sample_rate, drums=drums)
         m, ms = ons.measure(x, take), ons.measure(r, take)
         # a steal cuts the old note (the recording keeps it): bound the onsets, not the steps
-        excess = np.array(m["onset_db"]) - np.array(ms["onset_db"])
+        excess = np.where(np.array(m["onset_db"]) > 0.0, np.array(m["onset_db"]) - np.array(ms["onset_db"]), 0.0)
         assert excess.max() <= ONSET_EXCESS_DB, f"{name}: a stolen voice starts {excess.max():.1f} dB too loud"
     assert eng.stats()["steals"] > 0
 

@@ -66,7 +66,7 @@ def test_render_midi_file(tmp_path: os.PathLike, timbre: str) -> None:
     assert has_kit or [m for m in said if "channel 10" in m] == [said[-1]]     # said once
     x, sr = sf.read(out)
     assert sr == 48000 and x.ndim == 2 and x.shape[1] == 2
-    assert 2.5 < len(x) / sr < 4.5
+    assert 2.5 < len(x) / sr < 6.0          # the file's 2.75 s and the release tail (the kit decays on its own)
     assert np.isfinite(x).all() and 0.005 < np.abs(x).max() <= 1.0
     # sound where the notes are, near silence long after the end
     rms = lambda a: float(np.sqrt(np.mean(a ** 2)))  # noqa: E731

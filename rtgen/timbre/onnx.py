@@ -36,7 +36,6 @@ from ..rt.layout import (
     IP_NOISE,
     IP_NOISE_BAND,
     IP_NOISE_DECAY,
-    IP_ONESHOT,
     IP_RELEASE,
     IP_SUSTAIN,
     N_HARM,
@@ -431,29 +430,6 @@ class OnnxTimbre(Timbre):
         except (ValueError, TypeError):
             return {"drums"}
 
-    def note_hz(self, n_instr: int) -> np.ndarray:
-        """``[n_instr, 128]`` per-note frequency override in Hz (0: equal temperament), from the
-        optional metadata ``note_hz``: a JSON object ``{"instrument name": {"key": hz, ...}}``
-        (the drum kit's keys at the pitch learnt from their recordings)."""
-        out = np.zeros((n_instr, 128), np.float64)
-        raw = self.metadata.get("note_hz")
-        if not raw:
-            return out
-        try:
-            table = json.loads(raw)
-            names = [n for n, _ in self._instruments]
-            for name, keys in dict(table).items():
-                if name not in names:
-                    continue
-                i = names.index(name)
-                for key, hz in dict(keys).items():
-                    k, f = int(key), float(hz)
-                    if 0 <= k < 128 and i < n_instr and np.isfinite(f) and 0.0 < f < 0.5 * self.sample_rate:
-                        out[i, k] = f
-        except (ValueError, TypeError, AttributeError):
-            return np.zeros((n_instr, 128), np.float64)
-        return out
-
     def fill_tables(self, itab: np.ndarray, iparam: np.ndarray, sr: float) -> None:
         n_instr = itab.shape[0]
         if itab.shape[1:] != (128, TS + 1) or iparam.shape[0] != n_instr or iparam.shape[1] < NIP:
@@ -474,12 +450,10 @@ class OnnxTimbre(Timbre):
         masks = np.stack([table_mask(n, sr, self.n_harm) for n in range(128)])     # [128, N_HARM]
         n_i = len(self._instruments)
         rows = [self.envelope_params(i, sr) for i in range(n_i)]
-        shots = self.one_shot()
         for i in range(n_instr):
             tables_from_harmonics(attack[i % n_i] * masks, out=itab[i])
             iparam[i, :] = 0.0
             iparam[i, :NIP] = rows[i % n_i]
-            iparam[i, IP_ONESHOT] = 1.0 if self._instruments[i % n_i][0] in shots else 0.0
         if not (np.all(np.isfinite(itab)) and np.all(np.isfinite(iparam))):
             raise ModelError(f"{self.path}: the model's attack tables or envelope are not finite (damaged weights?)")
 
