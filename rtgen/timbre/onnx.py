@@ -62,11 +62,13 @@ from ..rt.layout import (
 )
 from .analysis import N_FEATURES, neural_features
 from .base import (
+    BEND_HEADROOM_SEMITONES,
     SAMPLE_RATE,
     Controls,
     Timbre,
     VoiceFeatures,
     controls_to_tables,
+    engine_plays_note_hz,
     harmonic_mask,
     midi_to_hz,
     quarter_basis,
@@ -448,10 +450,15 @@ class OnnxTimbre(Timbre):
         n_instr = itab.shape[0]
         attack, _ = self.attack_controls(sr)
         masks = np.stack([table_mask(n, sr, self.n_harm) for n in range(128)])     # [128, N_HARM]
+        hz = self.note_hz(n_instr) if engine_plays_note_hz() else np.zeros((n_instr, 128))
         n_i = len(self._instruments)
         rows = [self.envelope_params(i, sr) for i in range(n_i)]
         for i in range(n_instr):
-            tables_from_harmonics(attack[i % n_i] * masks, out=itab[i])
+            m_i = masks
+            if hz[i].any():        # the engine plays this row at inote_hz: band-limit for that frequency
+                f = np.where(hz[i] > 0.0, hz[i], midi_to_hz(np.arange(128.0))) * 2.0 ** (BEND_HEADROOM_SEMITONES / 12.0)
+                m_i = np.stack([harmonic_mask(np.asarray(f[k]), sr, self.n_harm) for k in range(128)])
+            tables_from_harmonics(attack[i % n_i] * m_i, out=itab[i])
             iparam[i, :] = 0.0
             iparam[i, :NIP] = rows[i % n_i]
         if not (np.all(np.isfinite(itab)) and np.all(np.isfinite(iparam))):
