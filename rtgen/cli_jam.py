@@ -109,8 +109,8 @@ def register(subparsers: Any) -> None:
     j.add_argument("--blocksize", "-b", type=int, default=128)
     j.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
     j.add_argument("--bpm", type=float, default=None, help="tempo (default: the preset's)")
-    j.add_argument("--timbre", choices=("additive", "neural"), default="additive",
-                   help="the voices' sound (default additive)")
+    j.add_argument("--timbre", choices=("additive", "neural"), default=None,
+                   help="the voices' sound (default: the preset's 'timbre', else neural)")
     j.add_argument("--ui", action="store_true",
                    help="terminal UI: beat, voices per layer, the Continuator's state, load; keys p/n/q")
     j.set_defaults(func=cmd_jam)

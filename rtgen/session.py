@@ -37,7 +37,7 @@ class SessionSpec:
     seed: int = 0
     bpm: float | None = None             # None: the preset's tempo, else DEFAULT_BPM
     preset: str | None = None            # shipped name or .toml path; None: the default arrangement
-    timbre: str = "additive"             # "additive" or "neural"
+    timbre: str | None = None            # "additive" or "neural"; None: the preset's 'timbre', else neural
     fx: str | None = None                # effect names ("hall", "reverb,delay"), "none", or None: the preset's [fx]
     default_preset: str | None = DEFAULT_PRESET   # what plays without a preset (None: a plain pulse)
 
@@ -205,7 +205,8 @@ def build_engine(spec: SessionSpec) -> Session:
     bpm = spec.bpm if spec.bpm is not None else (getattr(preset, "tempo", None) or DEFAULT_BPM)
     espec = EngineSpec(sample_rate=spec.sample_rate, block_size=spec.block_size, voices=spec.voices,
                        seed=spec.seed, bpm=float(bpm))
-    timbre: Any = cached_additive_timbre() if str(spec.timbre).lower() == "additive" else spec.timbre
+    kind = str(spec.timbre or getattr(preset, "timbre", None) or "neural").lower()
+    timbre: Any = cached_additive_timbre() if kind == "additive" else kind
     eng = Engine(espec, timbre=timbre)
     if preset is not None:
         apply_preset(eng, preset)

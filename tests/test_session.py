@@ -73,9 +73,9 @@ def test_cached_additive_tables_are_the_same_bits_and_renders_too(tmp_path, monk
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     ref = Engine(EngineSpec(seed=3), timbre="additive")
-    a = build_engine(SessionSpec(seed=3, preset="ca1d"))         # builds and writes the cache
+    a = build_engine(SessionSpec(seed=3, preset="ca1d", timbre="additive"))   # builds and writes the cache
     assert list((tmp_path / "rtgen-numba" / "tables").glob("additive-*.npz"))
-    b = build_engine(SessionSpec(seed=3, preset="ca1d"))         # loads it
+    b = build_engine(SessionSpec(seed=3, preset="ca1d", timbre="additive"))   # loads it
     for e in (a.engine, b.engine):
         assert np.array_equal(e.state.itab, ref.state.itab) and np.array_equal(e.state.iparam, ref.state.iparam)
     assert np.array_equal(a.engine.render(frames=24000), b.engine.render(frames=24000))
