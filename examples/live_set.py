@@ -45,7 +45,8 @@ def build(path: Path, seed: int) -> tuple[Engine, MusicController, MidiMap]:
 
 def continuator(eng: Engine, clock: object = None) -> object | None:
     try:
-        from rtgen.gen.continuator import Continuator, ContinuatorConfig
+        from rtgen.control.continuator_live import Continuator
+        from rtgen.gen.continuator import ContinuatorConfig
     except ImportError as e:
         print(f"the Continuator is disabled (not available in this build: {e}); generators only")
         return None

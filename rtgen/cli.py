@@ -334,11 +334,9 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_instruments(args: argparse.Namespace) -> int:
-    from .timbre import list_instruments
+    from .timbre import instruments_listing
 
-    print("index  name           General MIDI program it was learnt from")
-    for i, name, prog in list_instruments():
-        print(f"{i:5d}  {name:<14} {prog:3d}")
+    print(instruments_listing())
     return 0
 
 

@@ -403,8 +403,11 @@ class Engine:
 
     def program_change(self, program: int, layer: int = LAYER_PLAYER, time: float = -1.0,
                        ring: int = RING_CONTROL) -> bool:
-        """A MIDI program change: the layer's instrument becomes ``program`` modulo the instrument slots."""
-        return self.send(SetLayer(layer, LF_INSTR, int(program) % N_INSTR), time, ring)
+        """A MIDI program change: the layer's instrument becomes the one that plays General MIDI
+        ``program`` (0-127; exact, else the nearest of its family: ``gm_program_instrument``)."""
+        from .timbre.base import gm_program_instrument
+
+        return self.send(SetLayer(layer, LF_INSTR, gm_program_instrument(int(program) % 128)[0]), time, ring)
 
     def set_param(self, index: int, value: float, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
         return self.send(SetParam(index, value), time, ring)

@@ -63,6 +63,47 @@ class Player(threading.Thread):
         self.out.close_port()
 
 
+# ---- a player in time: the Continuator answers on the next phrase's bar line ------------------
+class TimedPlayer(Player):
+    """Alternates phrases of a real folk song played on a steady beat (0.3 s a quarter) with the
+    random phrases of :class:`Player`; ``timed`` counts the phrases played in time."""
+
+    def __init__(self, port: str, seed: int) -> None:
+        super().__init__(port, seed)
+        from tests.midi_harness import corpus_melody
+        self.tune = corpus_melody("essen_altdeu", sec_per_quarter=0.3)
+        self.timed = 0
+
+    def _note(self, p: int, on_s: float, off_s: float) -> bool:
+        self.out.send_message([0x90, p, self.rng.randint(60, 110)])
+        self.sent += 1
+        stopped = self.stop_ev.wait(max(0.0, on_s))
+        self.out.send_message([0x80, p, 0])
+        return stopped or self.stop_ev.wait(max(0.0, off_s))
+
+    def run(self) -> None:
+        scale = [60, 62, 64, 65, 67, 69, 71, 72]
+        k = 0
+        while not self.stop_ev.is_set():
+            t = time.monotonic()
+            for p, d in self.tune[(8 * k) % 48: (8 * k) % 48 + 8]:            # in time
+                if self._note(p, t + 0.85 * d - time.monotonic(), 0.0):
+                    break
+                t += d
+                self.stop_ev.wait(max(0.0, t - time.monotonic()))
+            else:
+                self.timed += 1
+            k += 1
+            if self.stop_ev.wait(3.5):                                     # the answer, on the bar line
+                break
+            for _ in range(self.rng.randint(4, 10)):                       # free time
+                n = self.rng.choice(scale) + 12 * self.rng.choice((-1, 0, 0, 1))
+                if self._note(n, self.rng.uniform(0.08, 0.3), 0.0):
+                    break
+            self.stop_ev.wait(self.rng.uniform(0.8, 2.0))
+        self.out.close_port()
+
+
 class Knobs(threading.Thread):
     """Parameters changing 50 times a second: generator params, layer gains, harmony, tempo."""
 
@@ -108,7 +149,7 @@ def test_soak_everything_at_once(jack_server) -> None:
     apply_preset(eng, load_preset_arg("ensemble"))
     jam = start_jam(engine=eng, audio=True)
     assert jam.audio is not None and hasattr(jam.audio, "stats"), "the jam did not get the JACK stream"
-    player = Player(jam.midi_in.port_name, seed=1)
+    player = TimedPlayer(jam.midi_in.port_name, seed=1)            # in time and free time
     knobs = Knobs(eng, seed=2)
     rss = []
     late.start()
@@ -162,6 +203,8 @@ def test_soak_everything_at_once(jack_server) -> None:
     assert live.over_deadline <= max(3, live.callbacks // 200), "the compiled callback missed its deadlines"
     assert live.mean_block_us < 0.25 * live.deadline_us
     assert player.sent > SECONDS and summary.answers >= 1, "the Continuator never answered"
+    # the player in time was answered on bar lines (needs ~10 s per timed + free phrase pair)
+    assert player.timed == 0 or jam.continuator.stats.in_time_answers >= 1, jam.continuator.stats.summary()
     assert knobs.changes >= 30 * SECONDS
     assert stats["commands_dropped"] == 0
     assert stuck == 0

@@ -7,7 +7,13 @@ import pytest
 
 from rtgen.rt.layout import IP_GAIN, IP_NOISE_BAND, IP_RELEASE, N_HARM, N_INSTR, N_NOISE_BANDS, NIP, TS
 from rtgen.timbre import AdditiveTimbre, Timbre, VoiceFeatures, list_instruments, load_timbre
-from rtgen.timbre.base import BEND_HEADROOM_SEMITONES, INSTRUMENTS, controls_to_tables, midi_to_hz
+from rtgen.timbre.base import (
+    BEND_HEADROOM_SEMITONES,
+    INSTRUMENTS,
+    controls_to_tables,
+    engine_plays_note_hz,
+    midi_to_hz,
+)
 from rtgen.timbre.onnx import OnnxTimbre
 
 _CACHE: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
@@ -35,7 +41,7 @@ def test_instruments(kind: str) -> None:
     insts = _timbre(kind).instruments()
     assert len(insts) >= 6
     assert insts == list(INSTRUMENTS)
-    assert all(isinstance(n, str) and 0 <= p < 128 for n, p in insts)
+    assert all(isinstance(n, str) and 0 <= p <= 128 for n, p in insts)      # 128: the GM drum kit
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -58,10 +64,12 @@ def test_tables_band_limited(kind: str, sr: int) -> None:
     """No energy in any table at harmonics at or above Nyquist for the note (with bend headroom)."""
     itab, _ = _tables(kind, sr)
     spec = np.abs(np.fft.rfft(itab[..., :TS].astype(np.float64), axis=-1))     # bin k = harmonic k
-    f0 = midi_to_hz(np.arange(128) + BEND_HEADROOM_SEMITONES)
+    # each (instrument, key) sounds at the timbre's inote_hz (0: equal temperament from the key)
+    hz = _timbre(kind).note_frequencies(N_INSTR) if engine_plays_note_hz() else np.zeros((N_INSTR, 128))
+    f0 = np.where(hz > 0, hz, midi_to_hz(np.arange(128))[None, :]) * 2.0 ** (BEND_HEADROOM_SEMITONES / 12.0)
     k = np.arange(spec.shape[-1])
-    above = k[None, :] * f0[:, None] >= sr / 2                                 # [128, bins]
-    worst = (spec * above[None]).max()
+    above = k[None, None, :] * f0[:, :, None] >= sr / 2                        # [N_INSTR, 128, bins]
+    worst = (spec * above).max()
     assert worst < 1e-3 * spec.max(), f"energy above Nyquist: {worst}"
 
 

@@ -20,13 +20,15 @@ def test_export_parity_200_steps(tmp_path: os.PathLike) -> None:
         from timbre_net import TimbreNet
     finally:
         sys.path.remove(MODELS)
+    from rtgen.timbre.base import DRUMS, INSTRUMENTS
     from rtgen.timbre.onnx import OnnxTimbre
 
     torch.manual_seed(0)
     torch.set_num_threads(1)
-    net = TimbreNet(8, 5, hidden=32).eval()
-    path = os.path.join(tmp_path, "t.onnx")
-    export(net, path, {"note": "test"})
-    assert parity(net, path, n_steps=200) <= 1e-4
-    tb = OnnxTimbre(path)                    # the runtime accepts what the exporter writes
-    assert tb.state_size == 32 and tb.embedding_table.shape == (8, 8)
+    net = TimbreNet(len(INSTRUMENTS), 5, hidden=32, drums=(DRUMS,)).eval()
+    for cents in (True, False):
+        path = os.path.join(tmp_path, f"t{cents}.onnx")
+        export(net, path, {"note": "test"}, [0.0] * 128, with_cents=cents)
+        assert parity(net, path, n_steps=200, with_cents=cents) <= 1e-4
+    tb = OnnxTimbre(os.path.join(tmp_path, "tFalse.onnx"))     # the runtime accepts what the exporter writes
+    assert tb.state_size == 32 and tb.embedding_table.shape == (len(INSTRUMENTS), net.emb_dim)

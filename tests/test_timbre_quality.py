@@ -1,47 +1,49 @@
-"""Held-out quality: the neural timbre is closer to the real SoundFont recording than the fallback.
+"""Held-out quality through the engine: the neural timbre is closer to the real SoundFont recording
+than the additive fallback, and the right instrument is clearly closer than a wrong one.
 
-Needs tinysoundfont to render the reference notes (install it with ``pip install --no-deps
-tinysoundfont``: its pyaudio dependency does not build and is not needed to render).
+The notes are held out by SoundFont zone (no training note plays their samples) at velocities
+never trained, rendered through the engine's kernel and voices (``Engine`` + offline render),
+beside the two controls of ``benchmarks/bench_timbre.py``, in the same run. The asserts are on
+the ratios of mean multi-scale spectral distances, with bounds about 1.5x the measured ones
+(see the model card): a model of the wrong instrument, an untrained one or a fallback-quality
+one fails them. Needs tinysoundfont and FluidR3_GM.sf2 (skipped with the reason otherwise).
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 pytest.importorskip("tinysoundfont", reason="tinysoundfont is not installed (pip install --no-deps "
-                    "tinysoundfont): the held-out quality check renders the reference SoundFont notes")
-pytest.importorskip("pretty_midi", reason="pretty_midi (which ships TimGM6mb.sf2) is not installed")
+                    "tinysoundfont): the check renders the reference SoundFont notes")
 
+from rtgen.timbre.analysis import soundfont_path  # noqa: E402
+
+try:
+    soundfont_path()
+except FileNotFoundError as e:  # pragma: no cover - depends on the machine
+    pytest.skip(str(e), allow_module_level=True)
+
+from benchmarks.bench_timbre import CONFUSABLE, instrument_quality  # noqa: E402
 from rtgen.timbre import AdditiveTimbre  # noqa: E402
-from rtgen.timbre.analysis import (  # noqa: E402
-    HELDOUT_DURATION,
-    TAIL_SECONDS,
-    SoundFontRenderer,
-    multiscale_spectral_distance,
-)
 from rtgen.timbre.base import INSTRUMENTS  # noqa: E402
-from rtgen.timbre.midifile import render_notes  # noqa: E402
 from rtgen.timbre.onnx import OnnxTimbre  # noqa: E402
 
+# (instrument, bound on model/fallback, bound on right/wrong), about 1.5x the ratios the benchmark
+# measured on six notes (flute 0.25 / 0.71, trumpet 0.49 / 0.67, steel guitar 0.46 / 0.76,
+# strings 0.55 / 0.77). The strings' wrong instrument is the violin, the nearest sound of the
+# band: the control that is hardest to beat. Instruments the model does not yet play better
+# than the fitted fallback (piano 1.01, basses, violin: see the model card) are not asserted.
+CASES = [("flute", 0.4, 0.9), ("trumpet", 0.75, 0.9), ("steel_guitar", 0.7, 0.95), ("strings", 0.8, 0.95)]
 
-def test_model_beats_fallback_on_heldout_notes() -> None:
-    ref = SoundFontRenderer(48000)
-    neural, additive = OnnxTimbre(), AdditiveTimbre()
-    cases = [("flute", 62, 85), ("strings", 74, 55), ("piano", 50, 115), ("trumpet", 86, 85),
-             ("clarinet", 62, 115), ("nylon_guitar", 74, 55)]
+
+def test_model_beats_fallback_and_wrong_instrument_on_heldout_zones() -> None:
     names = [n for n, _ in INSTRUMENTS]
-    seconds = HELDOUT_DURATION + TAIL_SECONDS
-    wins = []
-    for name, pitch, vel in cases:
-        i = names.index(name)
-        x = ref.note(INSTRUMENTS[i][1], pitch, vel, HELDOUT_DURATION, TAIL_SECONDS)
-        y_n = render_notes(neural, [(0.0, HELDOUT_DURATION, pitch, vel, i)], seconds=seconds)
-        y_a = render_notes(additive, [(0.0, HELDOUT_DURATION, pitch, vel, i)], seconds=seconds)
-        # the fallback gets its best loudness (RMS matched to the recording); the model gets none
-        e_x = np.mean(x.astype(np.float64) ** 2)
-        y_a = y_a * np.sqrt(e_x / max(np.mean(y_a.astype(np.float64) ** 2), 1e-20))
-        d_n = multiscale_spectral_distance(x, y_n)
-        d_a = multiscale_spectral_distance(x, y_a)
-        wins.append(d_n < d_a)
-    assert sum(wins) >= len(cases) // 2 + 1, f"model closer than fallback on only {sum(wins)}/{len(cases)}"
+    res = instrument_quality([names.index(n) for n, _, _ in CASES], OnnxTimbre(), AdditiveTimbre(), max_notes=4)
+    bad = []
+    for name, q_max, w_max in CASES:
+        r = res[names.index(name)]
+        if not float(r["ratio"]) <= q_max:  # type: ignore[arg-type]
+            bad.append(f"{name}: model/fallback {float(r['ratio']):.3f} > {q_max}")  # type: ignore[arg-type]
+        if not float(r["ratio_wrong"]) <= w_max:  # type: ignore[arg-type]
+            bad.append(f"{name}: right/wrong ({CONFUSABLE[name]}) {float(r['ratio_wrong']):.3f} > {w_max}")  # type: ignore[arg-type]
+    assert not bad, "; ".join(bad)

@@ -193,9 +193,10 @@ def start_jam(midi_in: str | None = None, midi_out: str | None = None, preset: s
               *, latency_ms: float | None = None, memory: str | None = None, api: str = "auto",
               audio: bool = True, engine: Any = None, continuator_config: Any = None,
               follow_tempo: bool = False, out_layers: dict[int, int] | None = None,
-              spec: Any = None) -> Jam:
+              spec: Any = None, style: str | None = None, style_save: str | None = None) -> Jam:
     """Start a jam and return it running (the caller stops it)."""
-    from ..gen.continuator import Continuator, ContinuatorConfig
+    from ..gen.continuator import ContinuatorConfig
+    from .continuator_live import Continuator
     from .follow import Follower
 
     if engine is None:
@@ -221,8 +222,16 @@ def start_jam(midi_in: str | None = None, midi_out: str | None = None, preset: s
     follower = Follower(engine, follow_tempo=follow_tempo, accompaniment=accomp)
     cont = Continuator(engine, continuator_config or ContinuatorConfig(), seed=int(engine.spec.seed),
                        harmony=follower.harmony_weights)
-    if memory and os.path.exists(memory):
-        cont.load(memory)
+    try:
+        if memory and os.path.exists(memory):
+            cont.load(memory)
+        if style:                           # the Continuator's style library (a corpus as long-term model)
+            cont.load_library(style)
+            if style_save:
+                cont.save_library(style_save)
+    except Exception:
+        audio_obj.stop()                    # a bad memory or library file: leave nothing running
+        raise
     cont.start()
     lat = None if latency_ms is None else latency_ms / 1e3
     mi = MidiInput(engine, midi_in, api=api, latency_s=lat, listeners=[cont.midi_listener, follower]).start()
@@ -270,7 +279,8 @@ def _cmd_jam(args: argparse.Namespace) -> int:
                             max_copy=args.max_copy, harmonic_s=args.harmonic)
     kw: dict[str, Any] = {"latency_ms": args.latency_ms, "memory": args.memory, "api": args.api,
                           "audio": not args.no_audio, "continuator_config": cfg,
-                          "follow_tempo": args.follow_tempo, "spec": spec}
+                          "follow_tempo": args.follow_tempo, "spec": spec,
+                          "style": args.style, "style_save": args.style_save}
     if getattr(args, "ui", False):
         from ..ui.session import run_jam_ui
 
@@ -325,6 +335,10 @@ def register(subparsers: Any) -> None:
     j.add_argument("--harmonic", type=float, default=0.6,
                    help="S: 1 = pure Markov, 0 = pure harmonic fitness (default 0.6)")
     j.add_argument("--follow-tempo", action="store_true", help="the engine tempo follows your playing")
+    j.add_argument("--style", default=None,
+                   help="style library for the Continuator: a saved .npz, a MIDI file or folder, or a music21 "
+                        "corpus name (bach/chorales, essen/kinder, oneills1850)")
+    j.add_argument("--style-save", default=None, help="save the loaded style library to this .npz (fast to reload)")
     j.add_argument("--no-audio", action="store_true", help="no sound device: MIDI out only")
     j.add_argument("--samplerate", "-r", type=int, default=48000)
     j.add_argument("--blocksize", "-b", type=int, default=128)

@@ -296,7 +296,7 @@ GF_HUMANIZE = 3       # velocity randomisation (0..1)
 GF_USER = 16
 
 # ------------------------------------------------------- instruments (additive fallback)
-N_INSTR = 16
+N_INSTR = 32
 # iparam[i, IP_*]
 IP_ATTACK = 0
 IP_DECAY = 1

@@ -12,7 +12,17 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from .additive import AdditiveTimbre
-from .base import INSTRUMENTS, Controls, Timbre, VoiceFeatures
+from .base import (
+    DRUM_PROGRAM,
+    DRUMS,
+    GM_DRUM_KEYS,
+    GM_FAMILIES,
+    INSTRUMENTS,
+    Controls,
+    Timbre,
+    VoiceFeatures,
+    gm_program_instrument,
+)
 
 if TYPE_CHECKING:
     from .onnx import NeuralSlots, OnnxTimbre, TimbreWorker
@@ -49,9 +59,34 @@ def load_timbre(kind: str = "neural", path: str | None = None) -> Timbre:
 
 
 def list_instruments() -> list[tuple[int, str, int]]:
-    """``[(index, name, gm_program), ...]``: the instruments both built-in timbres provide."""
+    """``[(index, name, gm_program), ...]``: the instruments both built-in timbres provide (the kit's
+    program is ``DRUM_PROGRAM``, 128: GM bank 128, program 0, MIDI channel 10)."""
     return [(i, name, prog) for i, (name, prog) in enumerate(INSTRUMENTS)]
 
 
+def drum_kit_keys() -> list[tuple[int, str]]:
+    """``[(MIDI key, name), ...]`` of the GM kit's sounds (instrument ``drums``, channel 10)."""
+    return sorted(GM_DRUM_KEYS.items())
+
+
+def instruments_listing() -> str:
+    """The text ``rtgen instruments`` prints: every instrument with its GM program and family, then
+    the drum kit's keys and names."""
+    lines = ["index  name             GM program  family"]
+    for i, name, prog in list_instruments():
+        if prog == DRUM_PROGRAM:
+            lines.append(f"{i:5d}  {name:<15}  bank 128/0  drum kit on MIDI channel 10 (keys below)")
+        else:
+            lines.append(f"{i:5d}  {name:<15}  {prog:10d}  {GM_FAMILIES[prog // 8]}")
+    lines.append("")
+    lines.append(f"drum kit (instrument {DRUMS}, one-shot): key  name")
+    for key, nm in drum_kit_keys():
+        lines.append(f"  {key:3d}  {nm}")
+    lines.append("")
+    lines.append("Other GM programs play the nearest instrument of their family (said once per file).")
+    return "\n".join(lines)
+
+
 __all__ = ["AdditiveTimbre", "Controls", "NeuralSlots", "OnnxTimbre", "Timbre", "TimbreWorker",
-           "VoiceFeatures", "list_instruments", "load_timbre"]
+           "VoiceFeatures", "drum_kit_keys", "gm_program_instrument", "instruments_listing", "list_instruments",
+           "load_timbre"]

@@ -1,9 +1,12 @@
-"""AdditiveTimbre: the hand-designed, always-available fallback (no model, no onnxruntime).
+"""AdditiveTimbre: the always-available fallback (no model, no onnxruntime).
 
-Each instrument is a harmonic spectrum (a function of the harmonic number and, for
-formant-like instruments, of the harmonic's frequency), an ADSR, a brightness lowpass that
-opens with velocity and a noise profile over the fixed noise bands. It is the baseline the
-neural timbre is measured against.
+Each instrument is a harmonic spectrum, an ADSR, a brightness lowpass that opens with
+velocity and a noise profile over the fixed noise bands. The original eight instruments are
+hand-designed (a function of the harmonic number and, for formant-like instruments, of the
+harmonic's frequency); the instruments added with the band are fitted from their SoundFont
+recordings by ``models/fit_additive.py`` (``additive_fit``: spectra at reference pitches
+interpolated in pitch, envelope, noise; the kit: a spectrum per key played at the key's
+nominal frequency). It is the baseline the neural timbre is measured against.
 
 Envelope semantics (as the engine's kernel plays them; the offline renderer follows them):
 attack rises linearly 0 → 1 in ``IP_ATTACK`` s, then falls exponentially towards
@@ -34,14 +37,19 @@ from ..rt.layout import (
     NIP,
     TS,
 )
+from . import additive_fit
 from .base import (
+    DRUMS,
     INSTRUMENTS,
     Controls,
     Timbre,
     VoiceFeatures,
     brightness_cutoff,
+    engine_plays_note_hz,
     harmonic_mask,
     midi_to_hz,
+    nearest_kit_key,
+    note_frequencies,
     table_mask,
     tables_from_harmonics,
     velocity_gain,
@@ -58,12 +66,56 @@ def _formant(freq: np.ndarray, centres: tuple[float, ...], widths: tuple[float, 
     return env
 
 
-def _spectrum(instr: int, f0: np.ndarray) -> np.ndarray:
-    """Hand-designed harmonic amplitudes ``[..., N_HARM]`` (before brightness and masking)."""
+_DRUM_KEYS = np.array(sorted(additive_fit.DRUM_SPECTRA), dtype=np.int64)
+_DRUM_HZ = np.asarray(additive_fit.DRUM_HZ, dtype=np.float64)
+
+
+def _fitted_spectrum(name: str, f0: np.ndarray) -> np.ndarray:
+    """Fitted harmonic amplitudes ``[V, N_HARM]``: the dB rows at the reference pitches,
+    interpolated linearly in dB along the pitch of ``f0``."""
+    rows = np.asarray(additive_fit.SPECTRA[name], dtype=np.float64)          # [R, N_HARM]
+    ref = np.asarray(additive_fit.REF_PITCHES, dtype=np.float64)
+    pitch = 69.0 + 12.0 * np.log2(np.maximum(np.asarray(f0, dtype=np.float64).reshape(-1), 1e-3) / 440.0)
+    x = np.clip(pitch, ref[0], ref[-1])
+    j = np.clip(np.searchsorted(ref, x) - 1, 0, len(ref) - 2)
+    w = ((x - ref[j]) / (ref[j + 1] - ref[j]))[:, None]
+    db = (1.0 - w) * rows[j] + w * rows[j + 1]
+    return np.power(10.0, db / 20.0) * (db > -89.5)
+
+
+def drum_key_of(f0: np.ndarray) -> np.ndarray:
+    """The kit key whose nominal frequency is nearest each ``f0`` (the fallback's drum voices are
+    identified by the frequency the engine plays them at)."""
+    f0 = np.asarray(f0, dtype=np.float64).reshape(-1)
+    hz = _DRUM_HZ[_DRUM_KEYS]
+    d = np.abs(np.log2(np.maximum(f0[:, None], 1e-3) / np.maximum(hz[None, :], 1e-3)))
+    return _DRUM_KEYS[np.argmin(d, axis=1)]
+
+
+def _drum_spectrum(keys: np.ndarray) -> np.ndarray:
+    out = np.zeros((len(keys), N_HARM))
+    has = np.zeros(128, dtype=bool)
+    has[_DRUM_KEYS] = True
+    for j, k in enumerate(np.asarray(keys, dtype=np.int64)):
+        row = additive_fit.DRUM_SPECTRA.get(nearest_kit_key(int(k), has))
+        if row is not None:
+            db = np.asarray(row, dtype=np.float64)
+            out[j] = np.power(10.0, db / 20.0) * (db > -89.5)
+    return out
+
+
+def _spectrum(instr: int, f0: np.ndarray, keys: np.ndarray | None = None) -> np.ndarray:
+    """Harmonic amplitudes ``[..., N_HARM]`` (before brightness and masking); ``keys``: the MIDI
+    keys (the kit's spectra are per key; without them the key is found from ``f0``)."""
     f0 = np.asarray(f0, dtype=np.float64)[..., None]
     k = _K
     freq = f0 * k
     name = INSTRUMENTS[instr % len(INSTRUMENTS)][0]
+    if instr % len(INSTRUMENTS) == DRUMS:
+        kk = drum_key_of(f0[..., 0]) if keys is None else np.asarray(keys).reshape(-1)
+        return _drum_spectrum(kk).reshape(f0.shape[:-1] + (N_HARM,))
+    if name in additive_fit.SPECTRA:
+        return _fitted_spectrum(name, f0[..., 0]).reshape(f0.shape[:-1] + (N_HARM,))
     if name == "piano":
         # hammer struck near 1/8 of the string: a soft notch around every 8th partial
         amps = k ** -1.5 * (0.35 + 0.65 * np.abs(np.sin(np.pi * k / 8.0)))
@@ -120,6 +172,7 @@ _PARAMS: dict[str, _Row] = {
     "flute": (0.06, 0.3, 0.85, 0.2, 0.35, 10.0, 0.10, 0.0,
               (0.02, 0.05, 0.15, 0.4, 0.8, 1.0, 0.6, 0.2), 0.0),
 }
+_PARAMS.update({k: v for k, v in additive_fit.PARAMS.items() if k not in _PARAMS})
 
 
 def instrument_params(instr: int) -> np.ndarray:
@@ -177,6 +230,9 @@ class AdditiveTimbre(Timbre):
     def instruments(self) -> list[tuple[str, int]]:
         return list(INSTRUMENTS)
 
+    def note_frequencies(self, n_instr: int | None = None) -> np.ndarray:
+        return note_frequencies(_DRUM_HZ, n_instr)
+
     def fill_tables(self, itab: np.ndarray, iparam: np.ndarray, sr: float) -> None:
         n_instr = itab.shape[0]
         n_notes = itab.shape[1]
@@ -185,10 +241,12 @@ class AdditiveTimbre(Timbre):
                              f"got {itab.shape} and {iparam.shape}")
         self.sample_rate = int(sr)            # get_controls works at the engine's rate (brightness clamp)
         notes = np.arange(n_notes)
-        masks = np.stack([table_mask(int(n), sr) for n in notes])          # [128, N_HARM]
-        f0 = midi_to_hz(notes)
+        hz = note_frequencies(_DRUM_HZ, n_instr) if engine_plays_note_hz() else np.zeros((n_instr, n_notes))
         for i in range(n_instr):
-            amps = _spectrum(i, f0) * masks
+            f0 = np.where(hz[i, :n_notes] > 0, hz[i, :n_notes], midi_to_hz(notes))
+            pitch = 69.0 + 12.0 * np.log2(np.maximum(f0, 1e-3) / 440.0)
+            masks = np.stack([table_mask(float(q), sr) for q in pitch])          # [128, N_HARM]
+            amps = _spectrum(i, f0, notes) * masks
             tables_from_harmonics(amps, out=itab[i])
             iparam[i, :] = 0.0
             iparam[i, :NIP] = instrument_params(i)

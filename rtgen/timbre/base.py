@@ -38,6 +38,9 @@ NOISE_BAND_EDGES_HZ: tuple[float, ...] = (0.0, 300.0, 600.0, 1200.0, 2400.0, 480
 BEND_HEADROOM_SEMITONES = 2.0
 
 # The instruments every built-in timbre provides, in engine index order: (name, GM program).
+# Indices 0-7 are the original set and keep their numbers (presets use them). The drum kit
+# (GM bank 128, program 0, MIDI channel 10) is listed with program DRUM_PROGRAM.
+DRUM_PROGRAM = 128
 INSTRUMENTS: tuple[tuple[str, int], ...] = (
     ("piano", 0),
     ("vibraphone", 11),
@@ -47,7 +50,157 @@ INSTRUMENTS: tuple[tuple[str, int], ...] = (
     ("trumpet", 56),
     ("clarinet", 71),
     ("flute", 73),
+    ("electric_piano", 4),
+    ("organ", 16),
+    ("steel_guitar", 25),
+    ("electric_guitar", 27),
+    ("acoustic_bass", 32),
+    ("finger_bass", 33),
+    ("synth_bass", 38),
+    ("violin", 40),
+    ("cello", 42),
+    ("pizzicato", 45),
+    ("trombone", 57),
+    ("horns", 61),
+    ("sax", 65),
+    ("marimba", 12),
+    ("synth_lead", 80),
+    ("synth_pad", 89),
+    ("drums", DRUM_PROGRAM),
 )
+DRUMS = len(INSTRUMENTS) - 1          # engine index of the GM drum kit
+# Generation of the packaged timbre model's instrument set (metadata ``rtgen_model_generation``):
+# 1 = the original eight instruments, 2 = the band of 25 with the kit.
+MODEL_GENERATION = 2
+# Instruments whose tables are built on a sub-multiple of the note's frequency: the drawbar
+# organ sounds its 16' and 8' ranks an octave and two below the key's pitch, so its 64
+# harmonics are counted from a quarter of it (``inote_hz`` = equal temperament × ratio).
+NOTE_HZ_RATIO: dict[str, float] = {"organ": 0.25}
+ONE_SHOT = frozenset({DRUMS})         # instruments whose note-off does not cut the note
+
+# General MIDI family (program // 8) of each family, for the nearest-instrument mapping.
+GM_FAMILIES: tuple[str, ...] = (
+    "piano", "chromatic percussion", "organ", "guitar", "bass", "strings", "ensemble", "brass",
+    "reed", "pipe", "synth lead", "synth pad", "synth effects", "ethnic", "percussive", "sound effects",
+)
+# Families with none of the instruments above borrow from the one that sounds nearest.
+_FAMILY_STANDIN: dict[int, str] = {
+    12: "synth_pad", 15: "synth_pad",
+}
+_PROGRAM_STANDIN: dict[int, str] = {
+    104: "nylon_guitar", 105: "steel_guitar", 106: "nylon_guitar", 107: "nylon_guitar", 108: "marimba",
+    109: "clarinet", 110: "violin", 111: "sax", 112: "vibraphone", 113: "marimba", 114: "marimba",
+    115: "marimba", 116: "marimba", 117: "marimba", 118: "marimba", 119: "synth_pad",
+}
+
+# The GM percussion keys of the kit (MIDI note → name), General MIDI Level 1, keys 35-81.
+GM_DRUM_KEYS: dict[int, str] = {
+    35: "acoustic bass drum", 36: "bass drum 1", 37: "side stick", 38: "acoustic snare", 39: "hand clap",
+    40: "electric snare", 41: "low floor tom", 42: "closed hi-hat", 43: "high floor tom",
+    44: "pedal hi-hat", 45: "low tom", 46: "open hi-hat", 47: "low-mid tom", 48: "hi-mid tom",
+    49: "crash cymbal 1", 50: "high tom", 51: "ride cymbal 1", 52: "chinese cymbal", 53: "ride bell",
+    54: "tambourine", 55: "splash cymbal", 56: "cowbell", 57: "crash cymbal 2", 58: "vibraslap",
+    59: "ride cymbal 2", 60: "hi bongo", 61: "low bongo", 62: "mute hi conga", 63: "open hi conga",
+    64: "low conga", 65: "high timbale", 66: "low timbale", 67: "high agogo", 68: "low agogo",
+    69: "cabasa", 70: "maracas", 71: "short whistle", 72: "long whistle", 73: "short guiro",
+    74: "long guiro", 75: "claves", 76: "hi wood block", 77: "low wood block", 78: "mute cuica",
+    79: "open cuica", 80: "mute triangle", 81: "open triangle",
+}
+
+
+def note_frequencies(drum_hz: np.ndarray | list[float] | tuple[float, ...] | None = None,
+                     n_instr: int | None = None) -> np.ndarray:
+    """``inote_hz`` ``[n_instr, 128]`` float64: the frequency each (instrument, key) is synthesised at.
+
+    0 means equal temperament from the key (the engine's default). The organ's rows hold a
+    quarter of it (``NOTE_HZ_RATIO``); the kit's row holds each key's nominal frequency
+    measured from its recording (``drum_hz``, 128 values, 0 for keys without a sound). Rows
+    beyond ``len(INSTRUMENTS)`` repeat the list cyclically, as the engine's tables do.
+    """
+    n = len(INSTRUMENTS) if n_instr is None else int(n_instr)
+    out = np.zeros((n, 128), dtype=np.float64)
+    et = midi_to_hz(np.arange(128))
+    for i in range(n):
+        name = INSTRUMENTS[i % len(INSTRUMENTS)][0]
+        if name in NOTE_HZ_RATIO:
+            out[i] = et * NOTE_HZ_RATIO[name]
+        elif i % len(INSTRUMENTS) == DRUMS and drum_hz is not None:
+            out[i] = fill_kit_keys(np.asarray(drum_hz, dtype=np.float64)[:128])
+    return out
+
+
+def engine_plays_note_hz() -> bool:
+    """True when the engine synthesises each (instrument, key) at ``inote_hz`` (its state holds that
+    table); an engine without it plays every key at equal temperament, and tables must be built
+    for that frequency instead."""
+    from ..rt import state
+
+    return "inote_hz" in state.EngineState._fields
+
+
+def nearest_kit_key(key: int, has_sound: np.ndarray) -> int:
+    """The key itself when the kit has a sound there, else the nearest key that has one (lower on ties)."""
+    keys = np.nonzero(has_sound)[0]
+    if keys.size == 0 or has_sound[key]:
+        return int(key)
+    return int(keys[np.argmin(np.abs(keys - key) * 2 + (keys > key))])
+
+
+def fill_kit_keys(per_key: np.ndarray) -> np.ndarray:
+    """``[128]`` values of the kit with the keys that have no sound (0) given the nearest key's value,
+    so every MIDI key of channel 10 plays something."""
+    has = per_key > 0
+    return np.array([per_key[nearest_kit_key(k, has)] for k in range(128)])
+
+
+def model_instruments_error(meta: dict[str, str], path: str) -> str | None:
+    """The one-line reason a timbre model's metadata does not fit this rtgen's instrument set, or None.
+
+    A model file from another version (the eight-instrument generation, or a set in another
+    order) would play the wrong sounds through the engine's instrument indices, so the runtime
+    refuses it with this message (``ModelError``) and uses the additive fallback instead.
+    """
+    import json
+
+    want = [[n, p] for n, p in INSTRUMENTS]
+    try:
+        got = json.loads(meta.get("instruments", "[]"))
+    except ValueError:
+        return f"{path}: timbre model metadata 'instruments' is not JSON"
+    gen = meta.get("rtgen_model_generation", "1")
+    if gen != str(MODEL_GENERATION) or [[str(n), int(p)] for n, p in got] != want:
+        return (f"{path}: timbre model of another version (generation {gen}, {len(got)} instruments), this "
+                f"rtgen needs generation {MODEL_GENERATION} with {len(want)} instruments "
+                f"({want[0][0]} ... {want[-1][0]}); reinstall rtgen or rebuild the model (models/README.md)")
+    return None
+
+
+def gm_program_instrument(program: int) -> tuple[int, bool]:
+    """``(engine index, exact)`` of the instrument that plays General MIDI ``program`` (0-127).
+
+    Exact when one of :data:`INSTRUMENTS` has that program; otherwise the instrument of the
+    same GM family (program // 8) with the nearest program number (ties: the lower one), or
+    for families without one (ethnic, percussive, effects) a stand-in that sounds nearest.
+    ``exact`` is False then, so a caller can say once that the program was substituted.
+    Raises ``ConfigError`` for a program outside 0-127.
+    """
+    p = int(program)
+    if not 0 <= p <= 127:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"General MIDI program {program!r} is outside 0-127")
+    names = [n for n, _ in INSTRUMENTS]
+    for i, (_, prog) in enumerate(INSTRUMENTS):
+        if prog == p:
+            return i, True
+    if p in _PROGRAM_STANDIN:
+        return names.index(_PROGRAM_STANDIN[p]), False
+    fam = p // 8
+    same = [(abs(prog - p), prog, i) for i, (_, prog) in enumerate(INSTRUMENTS)
+            if prog != DRUM_PROGRAM and prog // 8 == fam]
+    if same:
+        return min(same)[2], False
+    return names.index(_FAMILY_STANDIN.get(fam, "piano")), False
 
 
 def midi_to_hz(note: np.ndarray | float) -> np.ndarray:
@@ -79,7 +232,7 @@ def harmonic_mask(f0: np.ndarray, sr: float, n_harm: int = N_HARM) -> np.ndarray
     return (np.asarray(f0, dtype=np.float64)[..., None] * k < 0.5 * sr).astype(np.float64)
 
 
-def table_mask(note: int, sr: float, n_harm: int = N_HARM) -> np.ndarray:
+def table_mask(note: float, sr: float, n_harm: int = N_HARM) -> np.ndarray:
     """Harmonics a wavetable for ``note`` may hold: below Nyquist even when bent up by the headroom."""
     return harmonic_mask(np.asarray(midi_to_hz(note + BEND_HEADROOM_SEMITONES)), sr, n_harm)
 
@@ -259,6 +412,19 @@ class Timbre(ABC):
         sample ``itab[..., TS] == itab[..., 0]``.
         """
 
+    def note_frequencies(self, n_instr: int | None = None) -> np.ndarray:
+        """``inote_hz`` ``[n_instr, 128]``: the frequency each (instrument, key) is synthesised at, 0 =
+        equal temperament from the key (see :func:`note_frequencies`; the engine fills its
+        ``inote_hz`` from this at load). The kit's keys use the nominal frequencies measured from
+        its recordings."""
+        from .additive_fit import DRUM_HZ
+
+        return note_frequencies(DRUM_HZ, n_instr)
+
+    def note_hz(self, n_instr: int) -> np.ndarray:
+        """The engine's name for :meth:`note_frequencies` (it fills ``inote_hz`` from it at load)."""
+        return self.note_frequencies(n_instr)
+
     def initial_state(self, n_voices: int) -> np.ndarray:
         """Recurrent state of fresh voices: ``[n_voices, state_size]`` float32 zeros."""
         return np.zeros((n_voices, self.state_size), dtype=np.float32)
@@ -287,9 +453,10 @@ class Timbre(ABC):
 
 
 __all__ = [
-    "BEND_HEADROOM_SEMITONES", "HOP", "INSTRUMENTS", "N_HARM", "N_NOISE_BANDS", "NOISE_BAND_EDGES_HZ",
-    "BRIGHT_MAX_FRACTION", "SAMPLE_RATE", "TS", "Controls", "Timbre", "VoiceFeatures", "brightness_cutoff",
-    "controls_to_tables",
-    "harmonic_mask", "quarter_basis", "sine_series_table",
-    "midi_to_hz", "sine_basis", "table_mask", "tables_from_harmonics", "velocity_gain",
+    "BEND_HEADROOM_SEMITONES", "BRIGHT_MAX_FRACTION", "DRUMS", "DRUM_PROGRAM", "GM_DRUM_KEYS", "GM_FAMILIES", "HOP",
+    "INSTRUMENTS", "MODEL_GENERATION", "N_HARM", "N_NOISE_BANDS", "NOISE_BAND_EDGES_HZ", "NOTE_HZ_RATIO", "ONE_SHOT",
+    "SAMPLE_RATE", "TS", "Controls", "Timbre", "VoiceFeatures", "brightness_cutoff", "controls_to_tables",
+    "engine_plays_note_hz", "fill_kit_keys", "gm_program_instrument", "harmonic_mask", "midi_to_hz",
+    "model_instruments_error", "nearest_kit_key", "note_frequencies", "quarter_basis", "sine_basis",
+    "sine_series_table", "table_mask", "tables_from_harmonics", "velocity_gain",
 ]
