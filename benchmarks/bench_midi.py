@@ -202,7 +202,8 @@ def measure_midi_to_audio(period: int, notes: int) -> dict[str, Any]:
     from rtgen.engine import Engine
 
     with jack_dummy(SR, period):
-        eng = Engine(EngineSpec(sample_rate=SR, block_size=period, seed=0))
+        # the additive voice: its short release leaves the exact silence each onset is found after
+        eng = Engine(EngineSpec(sample_rate=SR, block_size=period, seed=0), timbre="additive")
         _short_notes(eng)
         with LiveStream(eng, block_size=period), MidiInput(eng, None, api="jack") as mi:
             sched: list[list[float]] = []
@@ -294,7 +295,7 @@ def measure_answer_latency(phrases: int, memory_notes: int = 0) -> dict[str, Any
     from rtgen.gen.continuator import ContinuatorConfig
 
     with jack_dummy(SR, 128):
-        eng = Engine(EngineSpec(sample_rate=SR, block_size=128, seed=0))
+        eng = Engine(EngineSpec(sample_rate=SR, block_size=128, seed=0), timbre="additive")   # (as above)
         _short_notes(eng)
         eng.set_layer("player", gain=0.0)              # only the answer is heard
         jam = start_jam(None, None, api="jack", audio=True, engine=eng,

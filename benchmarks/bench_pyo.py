@@ -86,7 +86,7 @@ def effect_costs(seconds: float) -> None:
 
 # ------------------------------------------------------------------ live
 def live_engine(block: int) -> Engine:
-    eng = Engine(EngineSpec(block_size=block, voices=64, seed=0))
+    eng = Engine(EngineSpec(block_size=block, voices=64, seed=0), timbre="additive")   # the effects' cost alone
     eng.state.iparam[:, IP_SUSTAIN] = 0.8
     eng.state.iparam[:, IP_DECAY_TIME] = 0.0
     for i in range(16):
@@ -161,7 +161,7 @@ def _notes() -> list[int]:
 
 def rtgen_patch() -> Engine:
     """32 held notes on one instrument whose tables hold the same 32-partial spectrum for every note."""
-    eng = Engine(EngineSpec(sample_rate=SR, voices=VOICES, seed=0))
+    eng = Engine(EngineSpec(sample_rate=SR, voices=VOICES, seed=0), timbre="additive")
     amps = _amps()
     ph = np.arange(TS + 1) / TS
     cyc = np.zeros(TS + 1)

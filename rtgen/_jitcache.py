@@ -26,7 +26,7 @@ def source_hash() -> str:
         for f in sorted((_HERE / d).glob("*.py")):
             data = f.read_bytes()
             # compiled code, and the layout whose constants are frozen into it
-            if b"njit" in data or b"cfunc" in data or f.name == "layout.py":
+            if b"njit" in data or b"kernel_jit" in data or b"cfunc" in data or f.name == "layout.py":
                 h.update(f.name.encode())
                 h.update(data)
     return h.hexdigest()[:16]

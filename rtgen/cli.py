@@ -47,8 +47,9 @@ def _engine_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bpm", type=float, default=None, help="tempo (default: the preset's, else 110)")
     g.add_argument("--preset", "-p", default=None,
                    help="a shipped preset name (see 'rtgen presets') or a .toml file")
-    g.add_argument("--timbre", choices=("additive", "neural"), default="additive",
-                   help="the voices' sound: the neural model or the additive fallback (default additive)")
+    g.add_argument("--timbre", choices=("additive", "neural"), default=None,
+                   help="the voices' sound: the neural model or the additive fallback (default: the "
+                   "preset's 'timbre', else neural)")
 
 
 def _make_engine(args: argparse.Namespace) -> Any:
@@ -58,7 +59,7 @@ def _make_engine(args: argparse.Namespace) -> Any:
     bpm = args.bpm if args.bpm is not None else (getattr(preset, "bpm", None) or 110.0)
     spec = EngineSpec(sample_rate=args.samplerate, block_size=args.blocksize, voices=args.voices,
                       seed=args.seed, bpm=float(bpm))
-    eng = Engine(spec, timbre=args.timbre)
+    eng = Engine(spec, timbre=args.timbre or getattr(preset, "timbre", None) or "neural")
     args.loaded_preset = preset
     if preset is not None:
         apply_preset(eng, preset)
@@ -121,13 +122,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".wav", ".flac"):
         raise ConfigError(f"{out}: the output file must end in .wav or .flac")
     if args.midi_file:
-        from .timbre.midifile import render_midi_file
-
-        render_midi_file(args.midi_file, str(out), args.instrument or "piano", timbre=args.timbre,
-                         sr=args.samplerate)
-        print(f"wrote {out} ({args.midi_file} through the {args.timbre} timbre, "
-              f"instrument {args.instrument or 'piano'})")
-        return 0
+        return _render_midi(args, out)
+    if args.seconds is None:
+        args.seconds = 20.0
     if args.seconds <= 0:
         raise ConfigError("--seconds must be > 0")
     eng = _make_engine(args)
@@ -148,8 +145,37 @@ def cmd_render(args: argparse.Namespace) -> int:
     print(f"wrote {out}: {args.seconds:g} s at {eng.spec.sample_rate} Hz, seed {args.seed}, "
           f"{st['notes']} notes, peak {peak:.3f}, rendered in {dt:.2f} s ({args.seconds / max(dt, 1e-9):.0f}x "
           "real time)")
+    print(f"  timbre: {eng.timbre_summary()}")
     if args.plot:
         _plot(eng, ev, args, audio)
+    return 0
+
+
+def _render_midi(args: argparse.Namespace, out: Path) -> int:
+    """``render --midi-file``: the file's notes scheduled into an Engine (the kernel and voices of
+    every other verb), the whole file plus its release tail, or exactly ``--seconds``."""
+    from .backends.offline import text_progress, write_wav
+    from .engine import Engine
+    from .timbre.midifile import read_midi_events, schedule_midi
+
+    if args.seconds is not None and args.seconds <= 0:
+        raise ConfigError("--seconds must be > 0")
+    song = read_midi_events(args.midi_file)
+    if song.notes == 0:
+        raise ConfigError(f"{args.midi_file}: the file holds no notes")
+    spec = EngineSpec(sample_rate=args.samplerate, block_size=args.blocksize, voices=args.voices,
+                      seed=args.seed, bpm=float(args.bpm or 120.0))
+    eng = Engine(spec, timbre=args.timbre or "neural")
+    t = time.perf_counter()
+    audio = schedule_midi(eng, song, seconds=args.seconds, block=max(64, args.blocksize), instrument=args.instrument,
+                          say=lambda m: print(f"rtgen: {m}", file=sys.stderr), progress=text_progress("rendering"))
+    dt = time.perf_counter() - t
+    write_wav(out, audio, eng.spec.sample_rate)
+    secs = len(audio) / eng.spec.sample_rate
+    st = eng.stats()
+    print(f"wrote {out}: {args.midi_file}, {secs:.2f} s at {eng.spec.sample_rate} Hz, {st['notes']} notes, "
+          f"peak {float(abs(audio).max()) if audio.size else 0.0:.3f}, rendered in {dt:.2f} s")
+    print(f"  timbre: {eng.timbre_summary()}")
     return 0
 
 
@@ -236,6 +262,7 @@ def _summary(stats: Any, eng: Any, extra: dict[str, Any] | None = None) -> str:
         f"  notes played     {st['notes']} (voices stolen {st['steals']})",
         f"  dropped          commands {st['commands_dropped']}, events {st['events_dropped']}, "
         f"out-events {st['out_events_dropped']}",
+        f"  timbre           {eng.timbre_summary()}",
     ]
     for k, v in (extra or {}).items():
         lines.append(f"  {k:<16} {v}")
@@ -393,14 +420,16 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("render", help="render to a WAV file", description="Render offline to a WAV/FLAC "
                        "file; the same seed gives the same file, bit for bit.")
     r.add_argument("out", help="output file (.wav or .flac)")
-    r.add_argument("--seconds", "-s", type=float, default=20.0, help="length in seconds (default 20)")
+    r.add_argument("--seconds", "-s", type=float, default=None,
+                   help="length in seconds (default 20; with --midi-file the file's length and its release tail)")
     r.add_argument("--plot", metavar="OUT.png", default=None,
                    help="also draw a piano roll (and the automaton's space-time picture)")
     r.add_argument("--midi-file", default=None, help="render this Standard MIDI File instead of generating")
     r.add_argument("--midi-out", metavar="OUT.mid", default=None,
                    help="also write the notes played (a track per layer, drums on channel 10)")
     r.add_argument("--stems", metavar="DIR", default=None, help="also write one WAV per layer (they sum to the mix)")
-    r.add_argument("--instrument", default=None, help="instrument for --midi-file (see 'rtgen instruments')")
+    r.add_argument("--instrument", default=None, help="one instrument for every --midi-file note but the drums "
+                   "(default: each channel's GM program; see 'rtgen instruments')")
     r.add_argument("--fx", default=None, metavar="NAME[,NAME]",
                    help="effects on the master (pyo, optional): reverb, delay, chorus, warm, glue, hall, "
                    "or 'none' (default: the preset's [fx] table, if any)")
@@ -432,7 +461,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: str | None = None) -> None:
+    """Warnings (e.g. the neural model's stated fallback) as one line on stderr."""
+    print(f"rtgen: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    warnings.showwarning = _one_line_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "verb", None):

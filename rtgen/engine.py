@@ -46,6 +46,7 @@ from .rt.commands import (
     Sustain,
     Swing,
     Tempo,
+    VoiceControl,
     harmony_commands,
 )
 from .rt.layout import (
@@ -57,6 +58,7 @@ from .rt.layout import (
     H_DENSITY,
     H_TENSION,
     H_VERSION,
+    IP_ONESHOT,
     LAYER_ANSWER,
     LAYER_AUTOMATA,
     LAYER_GRAMMAR,
@@ -64,11 +66,15 @@ from .rt.layout import (
     LAYER_PLAYER,
     LAYER_RULES,
     LAYER_STINGER,
+    LF_BREATH,
+    LF_BRIGHT,
     LF_GAIN,
     LF_GAIN_SMOOTH,
     LF_INSTR,
     LF_MUTE,
     LF_PAN,
+    LF_VIB_DEPTH,
+    LF_VIB_RATE,
     N_CMD_RINGS,
     N_GEN,
     N_INSTR,
@@ -111,8 +117,13 @@ from .rt.layout import (
     S_SAMPLE,
     S_STEALS,
     S_UNDERFLOWS,
+    S_VOICE_HOPS,
     S_WORST_NS,
+    VF_BREATH,
+    VF_BRIGHT,
     VF_STATE,
+    VF_VIB_DEPTH,
+    VF_VIB_RATE,
     VS_FREE,
 )
 from .rt.ring import CommandWriter, EventReader
@@ -169,7 +180,7 @@ def _unlink_quietly(shm: Any) -> None:
 class Engine:
     """The real-time generative engine. See the module docstring for the threading rules."""
 
-    def __init__(self, spec: EngineSpec | None = None, timbre: str | Timbre = "additive") -> None:
+    def __init__(self, spec: EngineSpec | None = None, timbre: str | Timbre | None = "neural") -> None:
         self.spec = spec or EngineSpec()
         self.state: EngineState = allocate(self.spec.voices)
         self._writers = [CommandWriter(self.state.cmd, self.state.cmd_idx, r) for r in range(N_CMD_RINGS)]
@@ -188,12 +199,38 @@ class Engine:
         self._init_neural()
 
     # ------------------------------------------------------------------ setup
-    def _load_timbre(self, timbre: str | Timbre) -> Timbre:
+    def _load_timbre(self, timbre: str | Timbre | None) -> Timbre:
+        """The timbre by kind (None: "neural"); a neural model that cannot load falls back to the
+        additive timbre with one warning, and ``timbre_fallback`` keeps the reason."""
+        import warnings
+
         from .timbre import load_timbre
         from .timbre.base import Timbre as _T
 
-        t = timbre if isinstance(timbre, _T) else load_timbre(str(timbre))
+        self.timbre_requested = timbre.name if isinstance(timbre, _T) else str(timbre or "neural")
+        self.timbre_fallback = ""
+        if isinstance(timbre, _T):
+            t = timbre
+        else:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                t = load_timbre(str(timbre or "neural"))
+            for w in caught:
+                if t.name != "neural" and self.timbre_requested in ("neural", "onnx"):
+                    self.timbre_fallback = str(w.message)
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         t.fill_tables(self.state.itab, self.state.iparam, float(self.spec.sample_rate))
+        # one-shot instruments (the drum kit): note-off does not cut their voices, no bend or vibrato
+        one_shot = getattr(t, "one_shot", None)
+        shots = one_shot() if callable(one_shot) else {"drums"}
+        names = [n for n, _ in t.instruments()]
+        for i in range(self.state.iparam.shape[0]):
+            self.state.iparam[i, IP_ONESHOT] = 1.0 if names[i % len(names)] in shots else 0.0
+        note_hz = getattr(t, "note_hz", None)       # optional: per-note tuning (the drum kit's keys)
+        if callable(note_hz):
+            hz = np.asarray(note_hz(self.state.inote_hz.shape[0]), np.float64)
+            if hz.shape == self.state.inote_hz.shape:
+                self.state.inote_hz[:] = np.where(np.isfinite(hz) & (hz > 0.0), hz, 0.0)
         return t
 
     def _init_neural(self) -> None:
@@ -205,9 +242,19 @@ class Engine:
         from .timbre.onnx import NeuralSlots, TimbreWorker
 
         s = self.state
-        slots = NeuralSlots.wrap(s.nf_tab, s.nf_amp, s.nf_noise, s.nf_id, s.nf_hop)
+        slots = NeuralSlots.wrap(s.nf_tab, s.nf_amp, s.nf_noise, s.nf_id, s.nf_hop, s.nf_cents)
         self._worker = TimbreWorker(self.timbre, s.vf, slots, s.p, s.st)  # type: ignore[arg-type]
         s.p[P_NEURAL] = 1.0
+
+    def timbre_summary(self) -> str:
+        """One line: which timbre played, and how many voice-hops fell back to the additive voice."""
+        st = self.stats()
+        if not self.neural:
+            why = f" (the neural model could not load: {self.timbre_fallback})" if self.timbre_fallback else ""
+            return f"additive{why}"
+        hops, late = st["voice_hops"], st["late_frames"]
+        pct = f" ({100.0 * late / hops:.2f} %)" if hops else ""
+        return f"neural; {late} of {hops} voice-hops fell back to the additive voice{pct}"
 
     @property
     def neural(self) -> bool:
@@ -217,7 +264,7 @@ class Engine:
     #: where the live timbre worker runs: "process" (default; its own GIL, so the host's busy
     #: Python threads cannot make it late) or "thread"
     worker_mode = "process"
-    _SHARED_FOR_WORKER = ("vf", "nf_tab", "nf_amp", "nf_noise", "nf_id", "nf_hop", "p", "st")
+    _SHARED_FOR_WORKER = ("vf", "nf_tab", "nf_amp", "nf_noise", "nf_id", "nf_hop", "nf_cents", "p", "st")
 
     def start_worker(self, mode: str | None = None) -> None:
         """Run the timbre worker live (the live backend does this when the stream starts)."""
@@ -234,14 +281,16 @@ class Engine:
                 import logging
 
                 logging.getLogger("rtgen").warning("timbre worker process failed (%s); using a thread", e)
-        self._fresh_worker().start()
+        w = self._fresh_worker()
+        w.warm()
+        w.start()
 
     def _fresh_worker(self) -> Any:
         """A new in-process worker on the current state arrays (a thread starts only once)."""
         from .timbre.onnx import NeuralSlots, TimbreWorker
 
         old, s = self._worker, self.state
-        slots = NeuralSlots.wrap(s.nf_tab, s.nf_amp, s.nf_noise, s.nf_id, s.nf_hop)
+        slots = NeuralSlots.wrap(s.nf_tab, s.nf_amp, s.nf_noise, s.nf_id, s.nf_hop, s.nf_cents)
         w = TimbreWorker(old.timbre, s.vf, slots, s.p, s.st)
         w.state[:] = old.state
         w.note_of[:] = old.note_of
@@ -457,6 +506,50 @@ class Engine:
         if to_instrument is not None:
             ok = self.send(SetParam(P_MORPH_TO, float(self.instrument_index(to_instrument))), time, ring)
         return self.send(SetParam(P_MORPH, float(amount)), time, ring) and ok
+
+    # ------------------------------------------------------------------ per-voice controls
+    #: control name -> (layer column, voice column, lowest, highest); see rt.layout LF_VIB_DEPTH...
+    VOICE_CONTROLS = {"vibrato": (LF_VIB_DEPTH, VF_VIB_DEPTH, 0.0, 200.0),        # depth, cents
+                      "vibrato_rate": (LF_VIB_RATE, VF_VIB_RATE, 0.0, 20.0),    # Hz (0: 5.5 Hz)
+                      "brightness": (LF_BRIGHT, VF_BRIGHT, -1.0, 1.0),          # 0: the timbre's own
+                      "breath": (LF_BREATH, VF_BREATH, -60.0, 24.0)}            # noise level change, dB
+
+    def _control_rows(self, values: dict[str, float | None]) -> list[tuple[int, int, float]]:
+        rows = []
+        for name, v in values.items():
+            if v is None:
+                continue
+            lc, vc, lo, hi = self.VOICE_CONTROLS[name]
+            x = float(v)
+            if not lo <= x <= hi:
+                raise ConfigError(f"{name} must be in {lo:g}..{hi:g}, not {v}")
+            rows.append((lc, vc, x))
+        return rows
+
+    def set_voice_controls(self, layer: int | str = LAYER_PLAYER, *, vibrato: float | None = None,
+                           vibrato_rate: float | None = None, brightness: float | None = None,
+                           breath: float | None = None, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
+        """Live controls of a layer's voices, sounding and new (in the spirit of Sketch2Sound):
+        ``vibrato`` depth in cents (0..200; the mod wheel drives it), ``vibrato_rate`` in Hz,
+        ``brightness`` -1 (dark) .. 0 (the timbre's own) .. +1 (bright), ``breath`` the breath /
+        bow / brass noise level change in dB. A one-shot voice (drums) ignores vibrato."""
+        lay = self.layer_index(layer)
+        ok = True
+        for lc, _, x in self._control_rows({"vibrato": vibrato, "vibrato_rate": vibrato_rate,
+                                            "brightness": brightness, "breath": breath}):
+            ok = self.send(SetLayer(lay, lc, x), time, ring) and ok
+        return ok
+
+    def set_note_controls(self, note: float, layer: int | str = LAYER_PLAYER, *, vibrato: float | None = None,
+                          vibrato_rate: float | None = None, brightness: float | None = None,
+                          breath: float | None = None, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
+        """The same controls for one sounding note (every voice playing ``note`` on ``layer``)."""
+        lay = self.layer_index(layer)
+        ok = True
+        for _, vc, x in self._control_rows({"vibrato": vibrato, "vibrato_rate": vibrato_rate,
+                                            "brightness": brightness, "breath": breath}):
+            ok = self.send(VoiceControl(-1.0, vc, x, float(note), lay), time, ring) and ok
+        return ok
 
     def all_notes_off(self, layer: int = -1, time: float = -1.0, ring: int = RING_CONTROL) -> bool:
         return self.send(AllNotesOff(layer), time, ring)
@@ -685,6 +778,7 @@ class Engine:
             "nonfinite_caught": int(st[S_NONFINITE]),
             "clips": int(st[S_CLIPS]),
             "late_frames": int(st[S_LATE_FRAMES]),
+            "voice_hops": int(st[S_VOICE_HOPS]),
             "timbre": "neural" if self.neural else "additive",
             "active_voices": self.active_voices(),
         }

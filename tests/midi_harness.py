@@ -23,6 +23,7 @@ from rtgen.rt.layout import (
     H_DENSITY,
     H_TENSION,
     LAYER_PLAYER,
+    LF_GAIN,
     LF_INSTR,
     N_INSTR,
     P_MASTER_GAIN,
@@ -128,6 +129,10 @@ class FakeEngine:
 
     def set_master_gain(self, gain: float, time: float = -1, ring: int = RING_CONTROL) -> bool:
         return self.send(cm.SetParam(P_MASTER_GAIN, max(0.0, gain)), time, ring)
+
+    def set_layer(self, layer: int, *, gain: float | None = None, time: float = -1,
+                  ring: int = RING_CONTROL) -> bool:
+        return gain is None or self.send(cm.SetLayer(layer, LF_GAIN, max(0.0, gain)), time, ring)
 
     def set_density(self, value: float, time: float = -1, ring: int = RING_CONTROL) -> bool:
         return self.send(cm.SetHarmony(H_DENSITY, value), time, ring)

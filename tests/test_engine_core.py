@@ -1,4 +1,5 @@
-"""The real-time kernel, tested offline: block sizes, sample accuracy, voices, limiter, rings."""
+"""The real-time kernel, tested offline with the additive voice (the neural voice has tests of its own:
+test_engine_neural, test_neural_onsets): block sizes, sample accuracy, voices, limiter, rings."""
 
 from __future__ import annotations
 
@@ -42,10 +43,10 @@ def scripted(eng: Engine) -> None:
 @pytest.mark.parametrize("block", [1, 64, 65, 128, 8193])
 def test_any_block_size_gives_the_same_samples(block: int) -> None:
     n = 24000
-    ref_eng = Engine(EngineSpec(seed=5))
+    ref_eng = Engine(EngineSpec(seed=5), timbre="additive")
     scripted(ref_eng)
     ref = render_blocks(ref_eng, n, 256)
-    eng = Engine(EngineSpec(seed=5))
+    eng = Engine(EngineSpec(seed=5), timbre="additive")
     scripted(eng)
     out = render_blocks(eng, n, block)
     assert np.array_equal(out, ref), f"block size {block} changed the audio"
@@ -55,7 +56,7 @@ def test_any_block_size_gives_the_same_samples(block: int) -> None:
 @pytest.mark.parametrize("sr", [44100, 48000, 96000])
 @pytest.mark.parametrize("t_on", [0, 1, 63, 64, 65, 1000, 4097])
 def test_note_starts_on_its_exact_sample(sr: int, t_on: int) -> None:
-    eng = Engine(EngineSpec(sample_rate=sr, seed=1))
+    eng = Engine(EngineSpec(sample_rate=sr, seed=1), timbre="additive")
     eng.note_on(69, 100, time=t_on)
     out = render_blocks(eng, 6000, 100)
     nz = np.flatnonzero(np.abs(out[:, 0]) > 0)
@@ -67,7 +68,7 @@ def test_note_starts_on_its_exact_sample(sr: int, t_on: int) -> None:
 
 
 def test_beats_land_on_exact_samples_and_tempo_changes_on_the_chunk_grid() -> None:
-    eng = Engine(EngineSpec(sample_rate=48000, bpm=120.0))
+    eng = Engine(EngineSpec(sample_rate=48000, bpm=120.0), timbre="additive")
     render_blocks(eng, 48000 * 3, 333)
     beats = eng.events()
     beats = beats[beats[:, 0] == O_BEAT]
@@ -78,7 +79,7 @@ def test_beats_land_on_exact_samples_and_tempo_changes_on_the_chunk_grid() -> No
 
 
 def test_voice_stealing_takes_released_voices_first_then_the_quietest() -> None:
-    eng = Engine(EngineSpec(voices=8, seed=0))
+    eng = Engine(EngineSpec(voices=8, seed=0), timbre="additive")
     for i in range(8):
         eng.note_on(50 + i, 20 + 10 * i, time=10 * i)
     eng.note_off(55, time=200)                 # released: must be the first stolen
@@ -92,7 +93,7 @@ def test_voice_stealing_takes_released_voices_first_then_the_quietest() -> None:
 
 
 def test_sustain_pedal_holds_released_notes_until_it_is_lifted() -> None:
-    eng = Engine(EngineSpec(seed=0))
+    eng = Engine(EngineSpec(seed=0), timbre="additive")
     eng.sustain(True)
     eng.note_on(60, 100)
     eng.note_off(60, time=1000)
@@ -107,7 +108,7 @@ def test_sustain_pedal_holds_released_notes_until_it_is_lifted() -> None:
 
 
 def test_output_never_exceeds_full_scale_or_holds_nan() -> None:
-    eng = Engine(EngineSpec(voices=64, seed=2))
+    eng = Engine(EngineSpec(voices=64, seed=2), timbre="additive")
     eng.set_param(P_MASTER_GAIN, 50.0)         # drive the limiter hard
     for i in range(64):
         eng.note_on(24 + i, 127, layer=i % 5)
@@ -118,7 +119,7 @@ def test_output_never_exceeds_full_scale_or_holds_nan() -> None:
 
 
 def test_non_finite_commands_are_rejected_and_counted() -> None:
-    eng = Engine(EngineSpec(seed=0))
+    eng = Engine(EngineSpec(seed=0), timbre="additive")
     eng.command(C_NOTE_ON, float("nan"), 100, LAYER_PLAYER)
     eng.command(C_NOTE_ON, 60, float("inf"), LAYER_PLAYER)
     eng.command(999, 1, 2, 3)
@@ -128,7 +129,7 @@ def test_non_finite_commands_are_rejected_and_counted() -> None:
 
 
 def test_a_full_ring_drops_and_counts_and_never_blocks() -> None:
-    eng = Engine(EngineSpec(seed=0))
+    eng = Engine(EngineSpec(seed=0), timbre="additive")
     ok = [eng.note_on(60, 1, ring=RING_MIDI) for _ in range(CMD_CAP + 100)]
     assert ok.count(False) == 100
     assert eng.stats()["commands_dropped"] == 100
@@ -137,7 +138,7 @@ def test_a_full_ring_drops_and_counts_and_never_blocks() -> None:
 
 
 def test_mute_and_gain_of_a_layer() -> None:
-    eng = Engine(EngineSpec(seed=0))
+    eng = Engine(EngineSpec(seed=0), timbre="additive")
     eng.set_layer("player", mute=True)
     eng.note_on(60, 100)
     out = render_blocks(eng, 9600, 128)
@@ -148,7 +149,7 @@ def test_mute_and_gain_of_a_layer() -> None:
 
 
 def test_panic_silences_at_once_and_forgets_pending_notes() -> None:
-    eng = Engine(EngineSpec(seed=0))
+    eng = Engine(EngineSpec(seed=0), timbre="additive")
     for n in range(60, 72):
         eng.note_on(n, 100)
     eng.note_on(40, 100, time=20000)
@@ -168,7 +169,7 @@ def test_bad_settings_are_config_errors() -> None:
         EngineSpec(block_size=8193)
     with pytest.raises(ValueError):          # ConfigError is a ValueError too
         EngineSpec(voices=0)
-    eng = Engine(EngineSpec())
+    eng = Engine(EngineSpec(), timbre="additive")
     with pytest.raises(ConfigError):
         eng.render(np.zeros((64, 2), np.float64))
     with pytest.raises(ConfigError):
@@ -180,7 +181,7 @@ def test_bad_settings_are_config_errors() -> None:
 def test_a_generator_never_leaves_a_note_sounding_when_removed() -> None:
     from rtgen.cli import _add_default_generators
 
-    eng = Engine(EngineSpec(seed=0))
+    eng = Engine(EngineSpec(seed=0), timbre="additive")
     _add_default_generators(eng)
     render_blocks(eng, 48000, 256)
     assert eng.stats()["notes"] > 0
@@ -194,7 +195,7 @@ def test_a_generator_never_leaves_a_note_sounding_when_removed() -> None:
 def test_ring_is_single_producer_per_thread_and_lossless_under_threads() -> None:
     import threading
 
-    eng = Engine(EngineSpec(seed=0))
+    eng = Engine(EngineSpec(seed=0), timbre="additive")
     eng.set_layer("player", mute=True)
     sent = {"n": 0}
 
@@ -219,7 +220,7 @@ def test_ring_is_single_producer_per_thread_and_lossless_under_threads() -> None
 
 
 def test_next_beat_and_bar_boundaries_are_exact_samples() -> None:
-    eng = Engine(EngineSpec(sample_rate=48000, bpm=120.0))    # 24000 samples a beat, 4/4
+    eng = Engine(EngineSpec(sample_rate=48000, bpm=120.0), timbre="additive")    # 24000 samples a beat, 4/4
     render_blocks(eng, 30000, 100)
     assert eng.next_boundary("beat") == 48000
     assert eng.next_boundary("bar") == 96000
@@ -232,7 +233,7 @@ def test_next_beat_and_bar_boundaries_are_exact_samples() -> None:
 
 
 def test_beat_clock_is_right_on_a_chunk_boundary_before_the_chunk_begins() -> None:
-    eng = Engine(EngineSpec(sample_rate=48000, bpm=110.0))
+    eng = Engine(EngineSpec(sample_rate=48000, bpm=110.0), timbre="additive")
     render_blocks(eng, 64 * 700, 64)              # the counter sits exactly on a chunk boundary
     t = eng.next_boundary("beat")
     eng.note_on(72, 100, time=t)
@@ -252,7 +253,7 @@ def test_a_sine_table_plays_the_closed_form_sine(note: float) -> None:
     from rtgen.rt.layout import IP_GAIN, IP_SUSTAIN, TS
 
     sr, t_on, n = 48000, 100, 96000
-    eng = Engine(EngineSpec(sample_rate=sr, seed=3))
+    eng = Engine(EngineSpec(sample_rate=sr, seed=3), timbre="additive")
     ph = np.arange(TS + 1) / TS
     eng.state.itab[0, :] = np.sin(2 * np.pi * ph).astype(np.float32)
     ip = eng.state.iparam[0]

@@ -1,4 +1,5 @@
-"""The effects send/return path of the live callback (kernel.fx_return), tested offline."""
+"""The effects send/return path of the live callback (kernel.fx_return), tested offline (additive voices:
+the test drives the kernel block by block without the neural worker)."""
 
 from __future__ import annotations
 
@@ -23,11 +24,11 @@ def _live_like(eng: Engine, n: int, blocks: int, worker) -> np.ndarray:
 
 def test_wet_path_has_constant_latency_and_a_late_worker_falls_back_to_dry() -> None:
     n, lat = 128, 256
-    dry_eng = Engine(EngineSpec(seed=3))
+    dry_eng = Engine(EngineSpec(seed=3), timbre="additive")
     dry_eng.note_on(60, 100)
     dry = dry_eng.render(frames=n * 40)
 
-    eng = Engine(EngineSpec(seed=3))
+    eng = Engine(EngineSpec(seed=3), timbre="additive")
     eng.note_on(60, 100)
     fxi = eng.state.fxi
     fxi[FXI_ENABLED] = 1
@@ -59,7 +60,7 @@ def test_per_layer_sends_carry_the_layer_post_fader_and_insert_removes_it_from_t
     n = 9600
 
     def run(send: float, insert: bool) -> tuple[np.ndarray, np.ndarray]:
-        eng = Engine(EngineSpec(seed=2))
+        eng = Engine(EngineSpec(seed=2), timbre="additive")
         eng.note_on(64, 90)                      # the player layer, quiet enough that the limiter idles
         eng.state.fxi[FXI_ENABLED] = 1
         eng.state.fxl[LAYER_PLAYER, FXL_SEND + 1] = send

@@ -36,6 +36,15 @@ def test_a_clash_or_an_overflow_is_refused(name: str, value: int, words: str) ->
         layout.check_layout(names)
 
 
+def test_a_block_sized_by_name_is_checked_as_a_block() -> None:
+    names = _names()
+    names.update({"M_RING": 4, "P_M_XL": 23, "P_M_XR": 27})
+    layout.check_layout(names)                                 # 23..26 and 27..30: no clash
+    names["P_M_XR"] = 26
+    with pytest.raises(RuntimeError, match="P_M_XR and P_M_XL share word 26"):
+        layout.check_layout(names)
+
+
 def test_sizes_and_range_starts_are_not_words() -> None:
     names = _names()
     names["GI_USER"] = layout.GI_ACTIVE                       # GI_USER marks where the user words start

@@ -45,3 +45,29 @@ def test_neural_voices_stay_neural_live_with_a_busy_thread(jack_server) -> None:
     eng = None
     gc.collect()
     assert not os.path.exists(f"/dev/shm/{shm_name}"), "the shared segment leaked"
+
+
+def test_reused_voices_start_clean_live_in_the_worker_process(jack_server) -> None:
+    """The reused-voice burst (issue 12), live: two voices, so every note after the first two
+    reuses one; the worker process feeds the frames; a capture client records the output. The
+    burst went to the limiter's ceiling (0.98), 30+ dB above these notes' body."""
+    import numpy as np
+    from test_live_jack import Capture
+
+    eng = Engine(EngineSpec(block_size=128, seed=1, voices=2), timbre="neural")
+    with LiveStream(eng):
+        cap = Capture(jack_server.name, 3.0)
+        for _ in range(5):
+            eng.note_on(60, 90, instrument="piano")
+            time.sleep(0.3)
+            eng.note_off(60)
+            time.sleep(0.25)
+        audio = cap.close().astype(np.float64)
+    eng.stop_worker()
+    st = eng.stats()
+    assert st["notes"] == 5 and st["voice_hops"] > 0
+    loud = np.abs(audio)
+    assert 0.005 < loud.max() < 0.2, loud.max()
+    body = np.percentile(loud[loud > 0], 99)
+    assert loud.max() < 3.0 * body, (loud.max(), body)
+    assert np.abs(np.diff(audio)).max() < 2.0 * body

@@ -1,4 +1,5 @@
-"""The live effects worker on the send/return rings (thread and process), driven like the callback."""
+"""The live effects worker on the send/return rings (thread and process), driven like the callback
+(additive voices: the kernel is called block by block without the neural timbre's worker)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ N = 128          # host block
 
 
 def _engine() -> Engine:
-    eng = Engine(EngineSpec(seed=5, block_size=N))
+    eng = Engine(EngineSpec(seed=5, block_size=N), timbre="additive")
     eng.note_on(60, 100)
     eng.note_on(67, 90)
     return eng
@@ -72,7 +73,7 @@ def test_process_worker_takes_live_parameter_changes() -> None:
         time.sleep(0.3)
         fxi = eng.state.fxi
         outs = []
-        ref = Engine(EngineSpec(seed=5, block_size=N))
+        ref = Engine(EngineSpec(seed=5, block_size=N), timbre="additive")
         ref.note_on(60, 100)
         ref.note_on(67, 90)
         dry = ref.render(frames=N * 30)

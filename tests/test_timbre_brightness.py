@@ -55,7 +55,7 @@ def test_additive_controls_follow_the_engine_rate() -> None:
     more of its upper harmonics than the 48 kHz clamp would let through."""
     hi = {}
     for sr in (48000, 96000):
-        eng = Engine(EngineSpec(sample_rate=sr, seed=0))
+        eng = Engine(EngineSpec(sample_rate=sr, seed=0), timbre="additive")
         f0 = np.array([midi_to_hz(100)])
         feats = VoiceFeatures(f0_hz=f0, velocity=np.array([127.0]), instrument=np.array([3.0]),
                               t_on=np.array([0.05]), released=np.array([False]), t_rel=np.array([0.0]))

@@ -107,3 +107,67 @@ def test_packaged_model_loads_with_metadata() -> None:
     assert os.path.getsize(DEFAULT_MODEL) < 5 * 1024 * 1024
     for key in ("training_data", "metrics", "inputs", "outputs", "noise_band_edges_hz"):
         assert key in tb.metadata
+
+
+# ---------------------------------------------------------------- another version; the optional output
+def _edited_model(tmp_path: os.PathLike, name: str, edit) -> str:  # type: ignore[no-untyped-def]
+    onnx = pytest.importorskip("onnx")
+    m = onnx.load(DEFAULT_MODEL)
+    edit(onnx, m)
+    p = os.path.join(tmp_path, name)
+    onnx.save(m, p)
+    return p
+
+
+def _set_format(version: str):  # type: ignore[no-untyped-def]
+    def edit(onnx, m) -> None:  # type: ignore[no-untyped-def]
+        for prop in m.metadata_props:
+            if prop.key == "rtgen_timbre_format":
+                prop.value = version
+    return edit
+
+
+def test_a_model_of_another_version_is_one_line_and_the_stated_fallback(tmp_path: os.PathLike, monkeypatch,
+                                                                        capsys) -> None:  # type: ignore[no-untyped-def]
+    """Through the command line, as a user meets it: one line naming the file and both versions,
+    the render goes on with the additive voice and its summary says so."""
+    from rtgen import cli
+    from rtgen.timbre import onnx as onnx_mod
+
+    p = _edited_model(tmp_path, "v2.onnx", _set_format("2"))
+    with pytest.raises(ModelError, match="v2.onnx: timbre model format '2', this rtgen reads '1'"):
+        OnnxTimbre(p)
+    monkeypatch.setattr(onnx_mod, "DEFAULT_MODEL", p)
+    out = os.path.join(tmp_path, "o.wav")
+    assert cli.main(["render", out, "--seconds", "0.5"]) == 0
+    cap = capsys.readouterr()
+    lines = [ln for ln in cap.err.splitlines() if "v2.onnx" in ln]
+    assert len(lines) == 1 and "format '2'" in lines[0] and "additive" in lines[0]
+    assert "Traceback" not in cap.err and "warnings.warn" not in cap.err
+    assert "timbre: additive (the neural model could not load" in cap.out
+
+
+def test_an_optional_f0_cents_output_moves_the_pitch(tmp_path: os.PathLike) -> None:
+    """A model with the optional ``f0_cents`` output (here amplitude * 0 + 100: a constant +100
+    cents) loads, and its voices sound a semitone up once their frames arrive."""
+    import numpy as np
+
+    from rtgen import Engine, EngineSpec
+
+    def edit(onnx, m) -> None:  # type: ignore[no-untyped-def]
+        h = onnx.helper
+        g = m.graph
+        g.initializer.extend([onnx.numpy_helper.from_array(np.zeros((1, 1), np.float32), "zero_c"),
+                              onnx.numpy_helper.from_array(np.full((1, 1), 100.0, np.float32), "hundred_c")])
+        g.node.extend([h.make_node("Mul", ["amplitude", "zero_c"], ["amp0"]),
+                       h.make_node("Add", ["amp0", "hundred_c"], ["f0_cents"])])
+        g.output.append(h.make_tensor_value_info("f0_cents", onnx.TensorProto.FLOAT, ["voices", 1]))
+
+    tb = OnnxTimbre(_edited_model(tmp_path, "cents.onnx", edit))
+    eng = Engine(EngineSpec(seed=1), timbre=tb)
+    eng.set_layer("player", pan=0.0)
+    eng.note_on(57, 100, instrument="flute")
+    x = eng.render(frames=48000)[24000:, 0].astype(np.float64)
+    s = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    f = (75 + np.argmax(s[75:150])) * 2.0                    # the fundamental near 220 Hz, 2 Hz bins
+    assert abs(1200 * np.log2(f / 220.0) - 100.0) < 12.0

@@ -137,6 +137,8 @@ def _state_from_table(tbl):
         a2(32, np.float64),  # mbuf
         a1(33, np.int64),    # lrng
         a2(34, np.float32),  # vscr
+        a2(35, np.float64),  # inote_hz
+        a2(36, np.float64),  # nf_cents
     )
 
 

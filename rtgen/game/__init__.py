@@ -29,6 +29,8 @@ or when the audio thread picks them up.
 Targets (what a parameter curve, a MIDI binding or an OSC message can drive):
 
 ``layer:NAME``      layer gain (multiplied with the state's gain for that layer)
+``layer:NAME.CONTROL``  a live voice control of the layer (``Engine.set_voice_controls``):
+                    ``vibrato`` (cents), ``vibrato_rate`` (Hz), ``brightness`` (-1..1), ``breath`` (dB)
 ``gen:NAME.PARAM``  a live generator parameter (``NAME`` is the generator type, e.g. ``ca1d``,
                     or the slot number; every generator of the current state that matches)
 ``param:NAME``      another named controller parameter (a MIDI fader can drive ``intensity``)

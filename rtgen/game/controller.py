@@ -309,6 +309,13 @@ class MusicController:
             raise ConfigError(f"{target}: value must be a finite number")
         kind, name, prm = parse_target(target)
         with self._lock:
+            if kind == "layer" and prm:       # a voice control: vibrato, vibrato_rate, brightness, breath
+                def pick(c: str) -> float | None:
+                    return v if prm == c else None
+
+                self.engine.set_voice_controls(name, vibrato=pick("vibrato"), vibrato_rate=pick("vibrato_rate"),
+                                               brightness=pick("brightness"), breath=pick("breath"), time=time_)
+                return True
             if kind == "layer":
                 if not 0.0 <= v <= 4.0:
                     raise ConfigError(f"{target}: gain must be 0..4, not {v}")

@@ -71,6 +71,14 @@ def parse_target(target: str, where: str = "target") -> tuple[str, str, str]:
     if not sep or not rest:
         raise ConfigError(f"{where}: unknown target {target!r}; targets: layer:NAME, gen:NAME.PARAM, "
                           f"param:NAME, {', '.join(GLOBAL_TARGETS)}")
+    if kind == "layer" and "." in rest:        # layer:NAME.CONTROL, a voice control of the layer
+        from ..engine import Engine
+
+        lname, _, ctl = rest.partition(".")
+        if lname not in LAYER_NAMES or ctl not in Engine.VOICE_CONTROLS:
+            raise ConfigError(f"{where}: unknown layer control {target!r}; layer:NAME.CONTROL with a layer of "
+                              f"{', '.join(LAYER_NAMES)} and a control of {', '.join(Engine.VOICE_CONTROLS)}")
+        return kind, lname, ctl
     if kind == "layer":
         if rest not in LAYER_NAMES:
             raise ConfigError(f"{where}: unknown layer {rest!r} in {target!r}; layers: {', '.join(LAYER_NAMES)}")

@@ -56,6 +56,10 @@ _TOP: dict[str, tuple[type, ...]] = {
     "arrangement": _TABLE,
 }
 
+# the voices' sound: "neural" (the default) or "additive" (the fallback's own sound)
+_TOP["timbre"] = _STR
+TIMBRES = ("neural", "additive")
+
 
 @dataclass(frozen=True)
 class PresetSpec:
@@ -73,6 +77,7 @@ class PresetSpec:
     layers: dict[str, float] = field(default_factory=dict)
     generators: tuple[tuple[Sequencer, int], ...] = ()
     source: str = ""
+    timbre: str = "neural"            # "neural" or "additive": the voices' sound
     fx: dict | None = None            # the validated [fx] table (rtgen.fx), None: no effects
     midi_map: Any = None              # [midi_map]: parsed by rtgen.control.params.read_preset_file, else raw
     arrangement: Any = None           # the validated [arrangement] (rtgen.gen.band.ArrangementSpec), or None
@@ -228,6 +233,9 @@ def parse_preset(doc: dict, where: str = "<preset>", name: str = "preset", midi_
     swing = float(doc.get("swing", 0.0))
     if not 0.0 <= swing <= 0.75:
         raise ConfigError(f"{where}: key 'swing' must be 0..0.75, not {swing}")
+    timbre = str(doc.get("timbre", "neural")).strip().lower()
+    if timbre not in TIMBRES:
+        raise ConfigError(f"{where}: key 'timbre' must be one of {', '.join(TIMBRES)}, not {doc['timbre']!r}")
     bpb = int(doc.get("beats_per_bar", 4))
     if not 1 <= bpb <= 16:
         raise ConfigError(f"{where}: key 'beats_per_bar' must be 1..16")
@@ -273,7 +281,7 @@ def parse_preset(doc: dict, where: str = "<preset>", name: str = "preset", midi_
             raise ConfigError(f"{where}: {e}") from None
     if midi_map is None and "midi_map" in doc:
         midi_map = doc["midi_map"]        # the raw table; rtgen.control.params.read_preset_file parses it
-    return PresetSpec(name=str(doc.get("name", name)), description=str(doc.get("description", "")),
+    return PresetSpec(timbre=timbre, name=str(doc.get("name", name)), description=str(doc.get("description", "")),
                       tempo=tempo, key=tonic, key_name=key_name, scale=scale, scale_name=scale_name,
                       swing=swing, beats_per_bar=bpb, layers=layers, generators=tuple(out), source=where,
                       fx=fx, midi_map=midi_map, arrangement=arrangement)

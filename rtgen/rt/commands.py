@@ -39,6 +39,7 @@ from .layout import (
     C_SUSTAIN,
     C_SWING,
     C_TEMPO,
+    C_VOICE,
     H_BASE_OCTAVE,
     H_CHORD,
     H_CHORD_LEN,
@@ -286,8 +287,28 @@ class Swing(NamedTuple):
         return _row(C_SWING, self.swing)
 
 
+class VoiceControl(NamedTuple):
+    """A live control of sounding voices: by note id (``note_id`` >= 0), or every voice playing
+    ``note`` on ``layer`` (``note_id`` -1). ``column``: ``VF_VIB_DEPTH`` (cents), ``VF_VIB_RATE``
+    (Hz), ``VF_BRIGHT`` (-1..1) or ``VF_BREATH`` (dB). A layer's default is a ``SetLayer`` of
+    ``LF_VIB_DEPTH`` ... (it moves the layer's sounding voices too).
+
+    >>> VoiceControl(-1, 34, 40.0, note=60, layer=3).row()
+    (18, -1.0, 34.0, 40.0, 60.0, 3.0, 0.0)
+    """
+
+    note_id: float
+    column: int
+    value: float
+    note: float = 0.0
+    layer: int = 0
+
+    def row(self) -> Row:
+        return _row(C_VOICE, self.note_id, self.column, self.value, self.note, self.layer)
+
+
 Command = (NoteOn | NoteOff | NoteFor | Sustain | PitchBend | SetParam | SetLayer | SetGenWord | SetGenActive
-           | SetHarmony | AllNotesOff | Panic | Tempo | ResetClock | Meter | Swing)
+           | SetHarmony | AllNotesOff | Panic | Tempo | ResetClock | Meter | Swing | VoiceControl)
 
 
 def harmony_commands(version: float, root: float | None = None, scale: tuple[int, ...] | list[int] | None = None,

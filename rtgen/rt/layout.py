@@ -69,7 +69,7 @@ LF_TARGET_GAIN = 8    # internal: gain after mute (engine-owned)
 LF_SUSTAIN = 9        # sustain pedal down (0/1)
 LF_BEND = 10          # pitch bend in semitones
 LF_TOUCHED = 11       # engine-owned: a voice of the layer rendered in this chunk
-NLF = 12
+NLF = 16              # (columns 12.. are the per-voice control defaults at the end of this file)
 
 # ------------------------------------------------------- note events (sequencer -> engine)
 # ev[i, EV_*] rows written by Sequencer kernels; the engine turns each into a
@@ -232,7 +232,7 @@ VF_AMP_INC = 29       # per-sample step of VF_AMP towards VF_AMP_TARGET
 VF_NOISE_ENV = 30     # noise envelope (decays with IP_NOISE_DECAY)
 VF_NOISE_COEF = 31
 VF_NEURAL = 32        # 1 while the voice plays the neural timbre's frames (level = VF_AMP * P_VOICE_GAIN)
-NVF = 40
+NVF = 48              # (columns 33.. are the per-voice controls at the end of this file)
 
 # voice states vf[v, VF_STATE] and envelope stages vf[v, VF_ENV_STAGE]
 VS_FREE = 0
@@ -331,47 +331,93 @@ FXL_SEND = 0          # fxl[layer, FXL_SEND + bus]: send amount of the layer to 
 FXL_INSERT = N_FX_BUS  # fxl[layer, FXL_INSERT] = 1: the layer leaves the dry mix (heard only through buses)
 FXL_W = N_FX_BUS + 1
 
+# ------------------------------------------------------- per-voice controls, one-shot voices, tuning
+# Live per-voice controls (in the spirit of Sketch2Sound: vibrato, brightness, breath noise).
+# A layer holds the default of its new notes (lf[layer, LF_*]); changing it (C_LAYER) also moves
+# the layer's sounding voices, like pitch bend; C_VOICE changes one note (by its note id).
+LF_VIB_DEPTH = 12     # vibrato depth, cents (peak); the mod wheel drives it by default
+LF_VIB_RATE = 13      # vibrato rate, Hz (0: VIB_RATE_DEFAULT)
+LF_BRIGHT = 14        # brightness -1 (dark) .. 0 (the timbre's own) .. +1 (bright)
+LF_BREATH = 15        # breath / bow / brass noise level change, dB (0: the timbre's own)
+VF_ONESHOT = 33       # 1: note-off does not cut the voice (it ends on its own); no bend, no vibrato
+VF_VIB_DEPTH = 34     # cents
+VF_VIB_RATE = 35      # Hz
+VF_VIB_PHASE = 36     # cycles (0..1)
+VF_BRIGHT = 37        # -1..1
+VF_BREATH = 38        # linear gain on the voice's noise
+VF_CENTS = 39         # the model's pitch deviation (f0_cents), cents, ramped per chunk
+VF_CENTS_INC = 40     # per-chunk step of VF_CENTS towards the frame's value
+VF_PMOD = 41          # pitch modulation now (cents: vibrato + VF_CENTS), in VF_INC
+VF_BR_LP = 42         # brightness filter state
+VF_BR_COEF = 43       # brightness filter coefficient (one pole)
+C_VOICE = 18          # a=note_id (-1: every voice of note d on layer e) b=column (VF_VIB_DEPTH cents,
+                      # VF_VIB_RATE Hz, VF_BRIGHT -1..1, VF_BREATH dB) c=value
+IP_ONESHOT = 17       # iparam flag: the instrument's voices are one-shot (drums)
+S_VOICE_HOPS = 27     # neural voice-hops due (each voice at each hop boundary); S_LATE_FRAMES of them fell back
+VIB_RATE_DEFAULT = 5.5
+BRIGHT_MAX_BOOST = 4.0  # at brightness +1 the content above ~4 f0 gains (1 + this) times, the fundamental's
+                        # level kept (the sum is divided by the boost's gain at f0, VF_BR_NORM)
+VF_BR_NORM = 44       # brightness: 1 / (the boost's gain at the fundamental)
+
+# ------------------------------------------------------- row and ring-index columns (the kernel's names)
+RI_HEAD = 0           # cmd_idx[r, RI_HEAD] / out_idx[RI_HEAD]: rows written (by the producer)
+RI_TAIL = 8           # ... [RI_TAIL]: rows consumed (by the reader); a cache line apart from the head
+CMD_KIND = 0          # command row: [kind, a, b, c, d, e, f, time]
+CMD_A = 1             # a .. f at CMD_A .. CMD_A + 5
+CMD_TIME = 7
+OUT_KIND = 0          # output-event row: [kind, time, a, b, c, d, e, f]
+OUT_TIME = 1
+OUT_A = 2             # a .. f at OUT_A .. OUT_A + 5
+PQ_TIME = 0           # pending-queue row: [time, kind, a, b, c, d, e, f, seq, generator slot]
+PQ_KIND = 1
+PQ_A = 2              # a .. f at PQ_A .. PQ_A + 5
+PQ_SEQ = 8            # arrival order (ties at one sample keep it)
+PQ_GEN = 9            # generator slot that made the row (-1: none)
+
 # ------------------------------------------------------- the layout checks itself at import
-#: every group of indices: its name prefix, the size of the array it indexes (None: codes, not
-#: indices), and its fields that take several words (name -> words)
-GROUPS: dict[str, tuple[int | None, dict[str, int]]] = {
-    "RING_": (N_CMD_RINGS, {}),
-    "LAYER_": (N_LAYERS, {}),
-    "LF_": (NLF, {}),
-    "EV_": (EVW, {}),
+#: every group of indices: its name prefix, the name of the size of the array it indexes (None:
+#: codes, not indices), and its fields that take several words (name -> words, or a size's name)
+GROUPS: dict[str, tuple[str | None, dict[str, int | str]]] = {
+    "RING_": ("N_CMD_RINGS", {}),
+    "LAYER_": ("N_LAYERS", {}),
+    "LF_": ("NLF", {}),
+    "EV_": ("EVW", {}),
     "C_": (None, {}),
     "O_": (None, {}),
-    "P_": (NP, {"P_M_KC": 10, "P_M_KS": 8, "P_M_FIR": 24, "P_M_XL": M_RING, "P_M_XR": M_RING,
-                "P_M_R": M_RING, "P_M_H": M_RING}),
-    "S_": (NS, {}),
-    "VF_": (NVF, {}),
+    "P_": ("NP", {"P_M_KC": 10, "P_M_KS": 8, "P_M_FIR": 24,      # the master stage's blocks and rings
+                "P_M_XL": "M_RING", "P_M_XR": "M_RING", "P_M_R": "M_RING", "P_M_H": "M_RING"}),
+    "S_": ("NS", {}),
+    "VF_": ("NVF", {}),
     "VS_": (None, {}),
     "ES_": (None, {}),
-    "H_": (NH, {"H_SCALE": 12, "H_CHORD": 6}),
+    "H_": ("NH", {"H_SCALE": 12, "H_CHORD": 6}),
     "GK_": (None, {}),
-    "GI_": (GEN_NI, {}),
-    "GF_": (GEN_NF, {}),
-    "IP_": (NIP, {"IP_NOISE_BAND": N_NOISE_BANDS}),
-    "FXI_": (NFXI, {}),
-    "FXL_": (FXL_W, {"FXL_SEND": N_FX_BUS}),
+    "GI_": ("GEN_NI", {}),
+    "GF_": ("GEN_NF", {}),
+    "IP_": ("NIP", {"IP_NOISE_BAND": N_NOISE_BANDS}),
+    "FXI_": ("NFXI", {}),
+    "FXL_": ("FXL_W", {"FXL_SEND": N_FX_BUS}),
 }
 #: names with a group's prefix that are not a word of it: sizes, where a range starts, and
-#: deliberate second names of a word
-NOT_WORDS = frozenset({"EV_CAP", "FXL_W", "GI_USER", "GF_USER", "LAYER_NAMES",
-                       "RING_PYGEN"})     # Python generators write through the reserved timbre ring
+#: deliberate second names of a word (RING_PYGEN: Python generators share the timbre ring)
+NOT_WORDS = frozenset({"EV_CAP", "FXL_W", "GI_USER", "GF_USER", "LAYER_NAMES", "RING_PYGEN"})
 
 
 def check_layout(names: dict[str, object]) -> None:
     """Raise RuntimeError when two names of a group share a word, or a word lies outside its array."""
-    for prefix, (size, spans) in GROUPS.items():
+    for prefix, (size_name, spans) in GROUPS.items():
+        size = names.get(size_name) if size_name is not None else None
         used: dict[int, str] = {}
         for name, value in names.items():
             if not name.startswith(prefix) or name in NOT_WORDS or type(value) is not int:
                 continue
-            for w in range(value, value + spans.get(name, 1)):
+            span = spans.get(name, 1)
+            size_of = names.get(span) if isinstance(span, str) else span
+            words = size_of if isinstance(size_of, int) else 1
+            for w in range(value, value + words):
                 if w in used:
                     raise RuntimeError(f"rt/layout.py: {name} and {used[w]} share word {w} of the {prefix}* group")
-                if size is not None and not 0 <= w < size:
+                if isinstance(size, int) and not 0 <= w < size:
                     raise RuntimeError(f"rt/layout.py: {name} = {value} lies outside the {prefix}* array "
                                        f"(size {size})")
                 used[w] = name
@@ -380,3 +426,4 @@ def check_layout(names: dict[str, object]) -> None:
 if 1 << TS_BITS != TS:
     raise RuntimeError("rt/layout.py: TS must be 2 ** TS_BITS")
 check_layout(globals())
+

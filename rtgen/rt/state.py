@@ -82,6 +82,10 @@ FIELDS: tuple[tuple[str, Any, Any], ...] = (
     ("mbuf", np.float64, lambda v: (CHUNK, 2)),                   # master mix scratch
     ("lrng", np.int64, lambda v: (N_LAYERS,)),                    # per-layer noise generator states
     ("vscr", np.float32, lambda v: (3, CHUNK)),                   # one voice's samples, gains, crossfade
+    # per (instrument, note) frequency override in Hz, 0 = equal temperament from the note
+    # number (filled at timbre load; the drum kit's keys sound at their recordings' pitch)
+    ("inote_hz", np.float64, lambda v: (N_INSTR, N_NOTES)),
+    ("nf_cents", np.float64, lambda v: (NF_DEPTH, v)),           # neural frames: pitch deviation, cents
 )
 
 
@@ -124,6 +128,8 @@ class EngineState(NamedTuple):
     mbuf: np.ndarray
     lrng: np.ndarray
     vscr: np.ndarray
+    inote_hz: np.ndarray
+    nf_cents: np.ndarray
 
 
 if EngineState._fields != tuple(f[0] for f in FIELDS):

@@ -48,7 +48,7 @@ def load_timbre(kind: str = "neural", path: str | None = None) -> Timbre:
         try:
             from .onnx import OnnxTimbre
 
-            return OnnxTimbre(path)
+            return OnnxTimbre.shared(path)
         except (ModelError, ImportError) as e:
             warnings.warn(f"neural timbre unavailable, using the additive fallback: {e}", RuntimeWarning,
                           stacklevel=2)

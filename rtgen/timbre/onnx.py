@@ -49,9 +49,11 @@ from ..rt.layout import (
     TS,
     VF_AGE,
     VF_BEND,
+    VF_INC,
     VF_INSTR,
     VF_NOTE,
     VF_NOTE_ID,
+    VF_ONESHOT,
     VF_REL_AGE,
     VF_STATE,
     VF_VEL,
@@ -60,11 +62,13 @@ from ..rt.layout import (
 )
 from .analysis import N_FEATURES, neural_features
 from .base import (
+    BEND_HEADROOM_SEMITONES,
     SAMPLE_RATE,
     Controls,
     Timbre,
     VoiceFeatures,
     controls_to_tables,
+    engine_plays_note_hz,
     harmonic_mask,
     midi_to_hz,
     quarter_basis,
@@ -79,6 +83,7 @@ DEFAULT_MODEL = os.path.join(_PKG, "models", "timbre.onnx")
 FORMAT_VERSION = "1"
 _INPUTS = ("features", "embedding", "state")
 _OUTPUTS = ("amplitude", "harmonics", "noise", "state_out")
+_OPTIONAL_OUTPUTS = {"f0_cents": 1}    # pitch deviation of the hop in cents (absent: 0)
 _REQUIRED_META = ("rtgen_timbre_format", "sample_rate", "hop", "n_harm", "n_noise", "n_features",
                   "state_size", "embedding_dim", "instruments", "embedding_table")
 
@@ -106,6 +111,8 @@ class _BoundRunner:
         self.harm = np.zeros((cap, n_harm), np.float32)
         self.noise = np.zeros((cap, n_noise), np.float32)
         self.s_out = np.zeros((cap, hidden), np.float32)
+        self.cents = np.zeros((cap, 1), np.float32)     # stays 0 when the model has no f0_cents
+        self.has_cents = any(o.name == "f0_cents" for o in sess.get_outputs())
         self._bindings: dict[int, Any] = {}
 
     def _binding(self, b: int) -> Any:
@@ -116,6 +123,8 @@ class _BoundRunner:
                 bd.bind_input(name, "cpu", 0, np.float32, [b, arr.shape[1]], arr.ctypes.data)
             for name, arr in zip(_OUTPUTS, (self.amp, self.harm, self.noise, self.s_out), strict=True):
                 bd.bind_output(name, "cpu", 0, np.float32, [b, arr.shape[1]], arr.ctypes.data)
+            if self.has_cents:
+                bd.bind_output("f0_cents", "cpu", 0, np.float32, [b, 1], self.cents.ctypes.data)
             self._bindings[b] = bd
         return bd
 
@@ -135,6 +144,24 @@ class OnnxTimbre(Timbre):
     """
 
     name = "neural"
+    _shared: dict[tuple[str, int, int], OnnxTimbre] = {}
+
+    @classmethod
+    def shared(cls, path: str | None = None) -> OnnxTimbre:
+        """One loaded model per file (and its version on disk) for the whole process: every engine
+        gets its own worker, runner and recurrent state; the session and the tables filled at
+        load are shared (an engine's load is then a copy)."""
+        p = os.path.abspath(path or DEFAULT_MODEL)
+        try:
+            stt = os.stat(p)
+            key = (p, int(stt.st_mtime_ns), int(stt.st_size))
+        except OSError:
+            return cls(p)                       # raises the clear ModelError
+        tb = cls._shared.get(key)
+        if tb is None:
+            tb = cls(p)
+            cls._shared[key] = tb
+        return tb
 
     def __init__(self, path: str | None = None, max_voices: int = 256) -> None:
         self.path = os.path.abspath(path or DEFAULT_MODEL)
@@ -225,6 +252,10 @@ class OnnxTimbre(Timbre):
         want_in = {"features": self.n_features, "embedding": self.embedding_dim, "state": self.state_size}
         want_out = {"amplitude": 1, "harmonics": self.n_harm, "noise": self.n_noise,
                     "state_out": self.state_size}
+        got_out = {g.name for g in self.session.get_outputs()}
+        for name, width in _OPTIONAL_OUTPUTS.items():
+            if name in got_out:
+                want_out[name] = width
         for kind, got, want in (("input", self.session.get_inputs(), want_in),
                                 ("output", self.session.get_outputs(), want_out)):
             names = {g.name: g for g in got}
@@ -391,17 +422,43 @@ class OnnxTimbre(Timbre):
         row[IP_NOISE_BAND:IP_NOISE_BAND + N_NOISE_BANDS] = nz / max(float(nz.max()), 1e-9)
         return row
 
+    def one_shot(self) -> set[str]:
+        """Names of the model's one-shot instruments (metadata ``one_shot``, a JSON list; default
+        the drum kit ``drums``): their voices ignore note-off, bend and vibrato."""
+        raw = self.metadata.get("one_shot")
+        try:
+            names = json.loads(raw) if raw else ["drums"]
+            return {str(n) for n in names}
+        except (ValueError, TypeError):
+            return {"drums"}
+
     def fill_tables(self, itab: np.ndarray, iparam: np.ndarray, sr: float) -> None:
         n_instr = itab.shape[0]
         if itab.shape[1:] != (128, TS + 1) or iparam.shape[0] != n_instr or iparam.shape[1] < NIP:
             raise ValueError(f"itab must be [N_INSTR, 128, {TS + 1}] and iparam [N_INSTR, {NIP}], "
                              f"got {itab.shape} and {iparam.shape}")
+        cache: dict[tuple[float, tuple[int, ...], tuple[int, ...]], tuple[np.ndarray, np.ndarray]] = \
+            self.__dict__.setdefault("_table_cache", {})
+        key = (float(sr), tuple(itab.shape), tuple(iparam.shape))
+        if key in cache:
+            itab[...], iparam[...] = cache[key]
+            return
+        self._fill_tables(itab, iparam, sr)
+        cache[key] = (itab.copy(), iparam.copy())
+
+    def _fill_tables(self, itab: np.ndarray, iparam: np.ndarray, sr: float) -> None:
+        n_instr = itab.shape[0]
         attack, _ = self.attack_controls(sr)
         masks = np.stack([table_mask(n, sr, self.n_harm) for n in range(128)])     # [128, N_HARM]
+        hz = self.note_hz(n_instr) if engine_plays_note_hz() else np.zeros((n_instr, 128))
         n_i = len(self._instruments)
         rows = [self.envelope_params(i, sr) for i in range(n_i)]
         for i in range(n_instr):
-            tables_from_harmonics(attack[i % n_i] * masks, out=itab[i])
+            m_i = masks
+            if hz[i].any():        # the engine plays this row at inote_hz: band-limit for that frequency
+                f = np.where(hz[i] > 0.0, hz[i], midi_to_hz(np.arange(128.0))) * 2.0 ** (BEND_HEADROOM_SEMITONES / 12.0)
+                m_i = np.stack([harmonic_mask(np.asarray(f[k]), sr, self.n_harm) for k in range(128)])
+            tables_from_harmonics(attack[i % n_i] * m_i, out=itab[i])
             iparam[i, :] = 0.0
             iparam[i, :NIP] = rows[i % n_i]
         if not (np.all(np.isfinite(itab)) and np.all(np.isfinite(iparam))):
@@ -439,7 +496,8 @@ def _prepare(vf: np.ndarray, part: np.ndarray, now: float, target: int, hop: flo
             note_of[v] = nid
         pitch = vf[v, VF_NOTE] + vf[v, VF_BEND]
         t_on = max(vf[v, VF_AGE] + ahead, 0.0) / sr
-        rel = 1.0 if vf[v, VF_STATE] == VS_RELEASED else 0.0
+        # a one-shot voice (a drum) is never released for the model: it decays on its own
+        rel = 1.0 if (vf[v, VF_STATE] == VS_RELEASED and vf[v, VF_ONESHOT] <= 0.0) else 0.0
         t_rel = rel * max(vf[v, VF_REL_AGE] + ahead, 0.0) / sr
         x[j, 0] = (pitch - 66.0) / 18.0
         x[j, 1] = vf[v, VF_VEL] / 127.0
@@ -476,9 +534,11 @@ def _prepare(vf: np.ndarray, part: np.ndarray, now: float, target: int, hop: flo
 @njit(cache=True, nogil=True, fastmath=True)
 def _publish(vf: np.ndarray, part: np.ndarray, ids: np.ndarray, amp: np.ndarray, harm: np.ndarray,
              noise: np.ndarray, s_out: np.ndarray, state: np.ndarray, sr: float, qbasis: np.ndarray, target: int,
-             tab: np.ndarray, amp_o: np.ndarray, noise_o: np.ndarray, id_o: np.ndarray, hop_o: np.ndarray) -> int:
+             tab: np.ndarray, amp_o: np.ndarray, noise_o: np.ndarray, id_o: np.ndarray, hop_o: np.ndarray,
+             cents: np.ndarray, cents_o: np.ndarray) -> int:
     """Mask harmonics above Nyquist, renormalise, scale, synthesise the table (``sine_series_table``),
-    publish (hop last)."""
+    publish (hop last). The mask uses the higher of the note's f0 and the voice's sounding f0
+    (a tuning override or a pitch modulation may raise it)."""
     slot = target % tab.shape[0]
     n_h = harm.shape[1]
     ts = tab.shape[2] - 1
@@ -490,6 +550,7 @@ def _publish(vf: np.ndarray, part: np.ndarray, ids: np.ndarray, amp: np.ndarray,
         for c in range(state.shape[1]):
             state[v, c] = s_out[j, c]
         f0 = 440.0 * 2.0 ** ((vf[v, VF_NOTE] + vf[v, VF_BEND] - 69.0) / 12.0)
+        f0 = max(f0, vf[v, VF_INC] * sr)
         tot = 0.0
         for k in range(n_h):
             if f0 * (k + 1) < 0.5 * sr:
@@ -507,6 +568,7 @@ def _publish(vf: np.ndarray, part: np.ndarray, ids: np.ndarray, amp: np.ndarray,
         amp_o[slot, v] = peak if peak > 1e-12 else 0.0
         for c in range(noise.shape[1]):
             noise_o[slot, v, c] = noise[j, c]
+        cents_o[slot, v] = cents[j, 0]
         id_o[slot, v] = ids[j]
         hop_o[slot, v] = target         # last: marks the frame complete
         done += 1
@@ -525,6 +587,7 @@ class NeuralSlots:
     * ``noise``   [D, V, N_NOISE_BANDS] float64: noise RMS per band (``NOISE_BAND_EDGES_HZ``)
     * ``note_id`` [D, V] int64: VF_NOTE_ID of the note the frame is for
     * ``hop``     [D, V] int64: absolute hop index the frame is for (-1: none); written LAST
+    * ``cents``   [D, V] float64: the model's pitch deviation in cents (0 without ``f0_cents``)
 
     Kernel, at each hop boundary ``h = sample // hop`` and voice ``v``: ``s = h % D``; if
     ``hop[s, v] == h`` and ``note_id[s, v] == vf[v, VF_NOTE_ID]``, copy ``tab[s, v]`` into the
@@ -545,25 +608,32 @@ class NeuralSlots:
     noise: np.ndarray
     note_id: np.ndarray
     hop: np.ndarray
+    cents: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.cents is None:
+            self.cents = np.zeros(self.amp.shape, np.float64)
 
     @classmethod
     def allocate(cls, n_voices: int, depth: int = 2) -> NeuralSlots:
         d = max(1, int(depth))
         return cls(tab=np.zeros((d, n_voices, TS + 1), np.float32), amp=np.zeros((d, n_voices), np.float64),
                    noise=np.zeros((d, n_voices, N_NOISE_BANDS), np.float64),
-                   note_id=np.full((d, n_voices), -1, np.int64), hop=np.full((d, n_voices), -1, np.int64))
+                   note_id=np.full((d, n_voices), -1, np.int64), hop=np.full((d, n_voices), -1, np.int64),
+                   cents=np.zeros((d, n_voices), np.float64))
 
     @classmethod
     def wrap(cls, tab: np.ndarray, amp: np.ndarray, noise: np.ndarray, note_id: np.ndarray,
-             hop: np.ndarray) -> NeuralSlots:
+             hop: np.ndarray, cents: np.ndarray | None = None) -> NeuralSlots:
         """Slots over existing engine arrays: ``[V, ...]`` arrays become depth 1 (views, no copy),
         ``[D, V, ...]`` arrays keep their depth."""
         if tab.ndim == 2:
             tab, amp, noise, note_id, hop = tab[None], amp[None], noise[None], note_id[None], hop[None]
-        sl = cls(tab=tab, amp=amp, noise=noise, note_id=note_id, hop=hop)
+            cents = None if cents is None else cents[None]
+        sl = cls(tab=tab, amp=amp, noise=noise, note_id=note_id, hop=hop, cents=cents)
         d, v = sl.tab.shape[:2]
         want = {"tab": (d, v, TS + 1), "amp": (d, v), "noise": (d, v, N_NOISE_BANDS), "note_id": (d, v),
-                "hop": (d, v)}
+                "hop": (d, v), "cents": (d, v)}
         for name, shp in want.items():
             arr = getattr(sl, name)
             if arr.shape != shp:
@@ -640,8 +710,10 @@ class TimbreWorker(threading.Thread):
             ids = _prepare(vf, part, float(now), int(target), float(hop), sr, morph, morph_to,
                            tb.embedding_table, self.state, self.note_of, r.x, r.e, r.s)
             r.run(m)
+            assert sl.cents is not None          # (allocated by NeuralSlots.__post_init__)
             published += _publish(vf, part, ids, r.amp, r.harm, r.noise, r.s_out, self.state, sr,
-                                   _basis_f32(), int(target), sl.tab, sl.amp, sl.noise, sl.note_id, sl.hop)
+                                   _basis_f32(), int(target), sl.tab, sl.amp, sl.noise, sl.note_id, sl.hop,
+                                   r.cents, sl.cents)
         self.frames += published
         self._done(target, t0)
         return published
@@ -673,6 +745,18 @@ class TimbreWorker(threading.Thread):
                          self.state, self.note_of, r.x, r.e, r.s)
                 r.run(m)
                 self.state[sub] = r.s_out[:m]
+
+    def warm(self) -> None:
+        """Load (or compile) the compiled passes and bind the model once, on a private voice, so
+        the first real frames do not wait for them (loading them from numba's cache alone took
+        0.5-0.8 s of a live start, every note of it falling back)."""
+        vf = np.zeros((1, self.vf.shape[1]), np.float64)
+        vf[0, VF_STATE] = 1.0
+        vf[0, VF_NOTE], vf[0, VF_VEL], vf[0, VF_NOTE_ID] = 60.0, 64.0, 0.0
+        vf[0, VF_INC] = 261.63 / float(self.p[P_SR] or SAMPLE_RATE)
+        st = np.zeros_like(self.st)
+        w = TimbreWorker(self.timbre, vf, NeuralSlots.allocate(1, self.slots.depth), self.p.copy(), st)
+        w.process_hop(0)
 
     def _done(self, target: int, t0: float) -> None:
         self.hops += 1

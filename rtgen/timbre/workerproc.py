@@ -20,9 +20,11 @@ def main(argv: list[str] | None = None) -> int:
 
     _shm, v = attach(args[0])
     timbre = OnnxTimbre(args[1] if len(args) > 1 and args[1] else None)
-    slots = NeuralSlots.wrap(v["nf_tab"], v["nf_amp"], v["nf_noise"], v["nf_id"], v["nf_hop"])
+    slots = NeuralSlots.wrap(v["nf_tab"], v["nf_amp"], v["nf_noise"], v["nf_id"], v["nf_hop"],
+                              v.get("nf_cents"))
     worker = TimbreWorker(timbre, v["vf"], slots, v["p"], v["st"])
-    worker.catch_up()                      # compiles and warms the passes before the stream needs them
+    worker.warm()                          # loads the compiled passes before the stream needs them
+    worker.catch_up()
     print("ready", flush=True)
     worker.start()
     sys.stdin.read()                       # until the engine closes the pipe (or dies)

@@ -36,7 +36,7 @@ def make_play_engine(args: argparse.Namespace) -> Any:
     bpm = args.bpm if args.bpm is not None else preset.tempo
     spec = EngineSpec(sample_rate=args.samplerate, block_size=args.blocksize, voices=args.voices, seed=args.seed,
                       bpm=float(bpm))
-    eng = Engine(spec, timbre=args.timbre)
+    eng = Engine(spec, timbre=args.timbre or getattr(preset, "timbre", None) or "neural")
     args.loaded_preset = preset
     cli.apply_preset(eng, preset)
     args.midi_map = mm

@@ -30,11 +30,12 @@ from .decode import (
     ParseStats,
     decode_message,
 )
-from .input import JitterMeter, Listener, MidiInput, MidiInStats
+from .input import MOD_VIBRATO_CENTS, JitterMeter, Listener, MidiInput, MidiInStats
 from .output import MidiOutput, MidiOutStats
 from .ports import _api_id, find_port, jack_running, list_ports, open_port, resolve_api
 
 __all__ = ["KIND_NAMES", "M_AFTERTOUCH", "M_ALL_NOTES_OFF", "M_CC", "M_MOD", "M_NOTE_OFF", "M_NOTE_ON", "M_PANIC",
-           "M_PITCHBEND", "M_PROGRAM", "M_SUSTAIN", "JitterMeter", "Listener", "MidiEvent", "MidiInStats",
-           "MidiInput", "MidiOutStats", "MidiOutput", "MidiParser", "ParseStats", "_DATA_LEN", "_SYS_LEN",
-           "_api_id", "decode_message", "find_port", "jack_running", "list_ports", "open_port", "resolve_api"]
+           "M_PITCHBEND", "M_PROGRAM", "M_SUSTAIN", "MOD_VIBRATO_CENTS", "JitterMeter", "Listener", "MidiEvent",
+           "MidiInStats", "MidiInput", "MidiOutStats", "MidiOutput", "MidiParser", "ParseStats", "_DATA_LEN",
+           "_SYS_LEN", "_api_id", "decode_message", "find_port", "jack_running", "list_ports", "open_port",
+           "resolve_api"]

@@ -31,6 +31,7 @@ from ...rt.layout import (
 )
 from .decode import (
     M_ALL_NOTES_OFF,
+    M_MOD,
     M_NOTE_OFF,
     M_NOTE_ON,
     M_PANIC,
@@ -44,6 +45,8 @@ from .decode import (
 from .ports import _api_id, find_port, open_port, resolve_api
 
 log = logging.getLogger("rtgen.midi")
+
+MOD_VIBRATO_CENTS = 50.0   # the mod wheel (CC1) at 127: vibrato depth of the input layer's voices
 
 
 class JitterMeter:
@@ -285,6 +288,10 @@ class MidiInput:
         elif k == M_PANIC:
             self.held.clear()
             ok = self._count(eng.panic(time=sample, ring=ring))
+        elif k == M_MOD:
+            # the mod wheel moves the vibrato of the layer's sounding and new notes
+            ok = self._count(eng.set_voice_controls(lay, vibrato=ev.a / 127.0 * MOD_VIBRATO_CENTS, time=sample,
+                                                    ring=ring))
         else:
             self.stats.no_command += 1          # for the listeners only (CCs, mod wheel, aftertouch)
         if k in (M_NOTE_ON, M_NOTE_OFF):
