@@ -173,6 +173,12 @@ def test_soak_everything_at_once(jack_server) -> None:
     # no stuck note: with the generators removed, everything that sounded must end
     for slot in list(eng.generators()):
         eng.remove_generator(slot)
+    # a preset's arrangement (Python generators) keeps scheduling notes ahead: stop it too
+    from rtgen.gen.band import runner_of
+    runner = runner_of(eng)
+    if runner is not None:
+        runner.stop_live()
+        runner.generators.clear()
     eng.render(frames=48000 * 12)
     stuck = eng.active_voices()
 
