@@ -1,7 +1,10 @@
 # rtgen: every entry point a fresh machine needs.
 #   make run        play live if there is an audio device, else render out/demo.wav
-#   make            create .venv and install rtgen with its test extras
-#   make test       the test suite (live tests start their own JACK server)
+#   make            system packages (jackd2, libportaudio2, ...; apt-get as root or with sudo, else
+#                   it stops with the exact command), .venv with rtgen and its test extras, and the
+#                   one-time compile of the audio kernels (so no later start compiles)
+#   make test       the test suite (live tests start their own JACK server; without the system
+#                   packages they are skipped, saying why)
 #   make bench      every benchmark, bounded, one JSON line per figure
 #   make lint       ruff + mypy
 #   make soak       the long (10 min) reliability soak
@@ -10,8 +13,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all install run test bench lint soak play render clean
-all: install
+.PHONY: all system system-check install compile run test bench lint soak play render clean
+all: system install compile
+
+# install the system packages, or stop with the exact command to run
+system:
+	@scripts/system-packages.sh install
+
+# the same, but only warn when they cannot be installed (renders and most tests work without)
+system-check:
+	@scripts/system-packages.sh check
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,7 +35,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: install
+# compile the numba kernels and the live callback once (quick when already compiled)
+compile: install
+	@$(BIN)/rtgen compile
+
+test: system-check install compile
 	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=600 tests
 
 bench: install
@@ -37,10 +52,10 @@ lint: install
 soak: install
 	RTGEN_SOAK_SECONDS=600 $(BIN)/python -m pytest -q -m soak tests
 
-run: install
+run: system-check install compile
 	$(BIN)/rtgen play --seconds 30 --or-render out/demo.wav
 
-play: install
+play: system-check install compile
 	$(BIN)/rtgen play
 
 render: install

@@ -23,7 +23,7 @@ from typing import Any
 from benchmarks.common import figure, normalise
 
 LIMIT_S = {"bench_engine": 1200, "bench_generators": 300, "bench_timbre": 600, "bench_midi": 600,
-           "bench_pyo": 900, "bench_music": 900}
+           "bench_pyo": 900, "bench_music": 900, "bench_startup": 900, "bench_ui": 300}
 RESULTS = Path(__file__).with_name("results.jsonl")
 
 

@@ -1,6 +1,6 @@
 """Perform examples/live_set.toml: generators in scenes, two knobs, and the Continuator answering you.
 
-    python examples/live_set.py                       # live: sound card or JACK, MIDI in on 'rtgen:in'
+    python examples/live_set.py                       # live: sound card or JACK, MIDI in on 'rtgen-in:in'
     python examples/live_set.py --offline set.wav     # no devices: a scripted player, rendered to a file
 
 Live, play phrases on a MIDI keyboard: the Continuator learns them and answers on the
@@ -115,7 +115,7 @@ def live(a: argparse.Namespace) -> int:
     listeners = [mmap] + ([cont.midi_listener] if cont is not None else [])
     mi = None
     try:
-        mi = MidiInput(eng, a.midi_in, listeners=listeners).start()
+        mi = MidiInput(eng, a.midi_in, client_name="rtgen-in", listeners=listeners).start()
         print(f"play into MIDI port '{mi.port_name}'; program 0..3 = scenes, CC74 intensity, CC71 tension")
     except Exception as e:
         print(f"no MIDI input ({e}); the scenes change every {a.scene_seconds:g} s by themselves")
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=None)
     ap.add_argument("--scene-seconds", type=float, default=16.0)
     ap.add_argument("--offline", metavar="OUT.wav", default=None)
-    ap.add_argument("--midi-in", default=None, help="MIDI input port (default: a virtual port rtgen:in)")
+    ap.add_argument("--midi-in", default=None, help="MIDI input port (default: a virtual port rtgen-in:in)")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args(argv)
     if a.offline:

@@ -1,6 +1,6 @@
 """Jam with a MIDI controller: MIDI learn for a knob, and the Continuator answering your phrases.
 
-    python examples/midi_jam.py --seconds 120               # then connect your keyboard to rtgen:in
+    python examples/midi_jam.py --seconds 120               # then connect your keyboard to rtgen-in:in
     python examples/midi_jam.py --save-map my_set.toml      # keep what you learned in a preset file
 
 At start the first knob (CC) you move is bound to 'intensity' (automata layer and density),
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=None)
     ap.add_argument("--preset", default="ensemble")
-    ap.add_argument("--midi-in", default=None, help="input port (default: a virtual port rtgen:in)")
+    ap.add_argument("--midi-in", default=None, help="input port (default: a virtual port rtgen-in:in)")
     ap.add_argument("--api", default="auto", choices=("auto", "jack", "alsa"))
     ap.add_argument("--no-audio", action="store_true")
     ap.add_argument("--learn-note", action="store_true", help="also learn a note as a toggle of the rules layer")

@@ -3,7 +3,7 @@
     rtgen play [--preset P] [--seconds N]     play live (sound card, or a JACK server)
     rtgen render OUT.wav --seconds N --seed S  render offline, bit-identical for a seed
     rtgen devices                              host APIs and output devices
-    rtgen presets | instruments | midi-ports | jam | bench
+    rtgen presets | instruments | midi-ports | jam | compile | bench
 
 Every verb has its own ``--help``. Errors are one clear line on stderr and exit code 2
 (bad input) or 3 (device/model problem), never a traceback.
@@ -14,24 +14,29 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from .config import SAMPLE_RATES, EngineSpec
+from .config import SAMPLE_RATES
 from .errors import ConfigError, DeviceError, ModelError, RtgenError
+from .session import add_default_generators as _add_default_generators  # noqa: F401 (tests, compat)
+from .session import apply_preset, build_from_args, load_preset_arg, timbre_line  # noqa: F401 (compat)
+from .signals import StopSignals, say
 
 # Modules that add their own verbs with ``register(subparsers)``.
-_VERB_MODULES = ("rtgen.control.jam",)
+_VERB_MODULES = ("rtgen.cli_jam",)
 
 EPILOG = """examples:
   rtgen play --seconds 30                 play the default preset live, print a summary
   rtgen play --preset ensemble --ui       live with the terminal UI
   rtgen render out.wav --seconds 20 --seed 7
-  rtgen render stems.wav --midi-file song.mid --instrument flute
+  rtgen play --preset my.toml             edit my.toml while it plays: it takes over at the next bar
+  rtgen render song.wav --midi-file examples/song.mid --instrument flute
+  rtgen jam --jack-dummy                  play into rtgen-in:in; the Continuator answers
   rtgen devices                           what PortAudio can reach
+  rtgen compile                           compile the audio kernels once (make does it)
 """
 
 
@@ -53,65 +58,8 @@ def _engine_options(p: argparse.ArgumentParser) -> None:
 
 
 def _make_engine(args: argparse.Namespace) -> Any:
-    from .engine import Engine
-
-    preset = load_preset_arg(args.preset) if getattr(args, "preset", None) else _default_preset()
-    bpm = args.bpm if args.bpm is not None else (getattr(preset, "bpm", None) or 110.0)
-    spec = EngineSpec(sample_rate=args.samplerate, block_size=args.blocksize, voices=args.voices,
-                      seed=args.seed, bpm=float(bpm))
-    eng = Engine(spec, timbre=args.timbre or getattr(preset, "timbre", None) or "neural")
-    args.loaded_preset = preset
-    if preset is not None:
-        apply_preset(eng, preset)
-    else:
-        _add_default_generators(eng)
-    return eng
-
-
-def load_preset_arg(name: str) -> Any:
-    """A preset by shipped name or .toml path, for the verbs' ``--preset`` option."""
-    try:
-        from .gen.presets import load_preset
-    except ImportError as e:
-        raise ConfigError(f"presets are not available in this build: {e}") from e
-    return load_preset(name)
-
-
-def _default_preset() -> Any:
-    try:
-        from .gen.presets import list_presets, load_preset
-    except ImportError:
-        return None
-    names = list_presets()
-    for best in ("folk", "ensemble"):      # the default render: the folk arrangement
-        if best in names:
-            return load_preset(best)
-    return None
-
-
-def apply_preset(engine: Any, preset: Any) -> None:
-    """Set tempo, harmony, layers and generators of ``engine`` from a loaded preset."""
-    from .gen.presets import apply_to_engine
-
-    apply_to_engine(preset, engine)
-
-
-def _add_default_generators(engine: Any) -> None:
-    """Without presets: a metronome-like pulse so the engine is audibly alive."""
-    from .gen.base import Sequencer
-    from .rt.layout import GI_USER, GK_TEST, LAYER_RULES
-
-    class _Pulse(Sequencer):
-        kind = GK_TEST
-        name = "pulse"
-
-        def pack(self, gi, gf, gbuf, seed, slot):  # type: ignore[no-untyped-def]
-            self.pack_common(gi, gf, seed, slot)
-            gi[GI_USER] = 67
-            gi[GI_USER + 1] = 72
-            gi[GI_USER + 2] = 4
-
-    engine.add_generator(_Pulse(layer=LAYER_RULES, steps_per_beat=1, gate=0.5))
+    """The engine of a parsed command line (see :func:`rtgen.session.build_engine`)."""
+    return build_from_args(args).engine
 
 
 # ------------------------------------------------------------------ verbs
@@ -121,14 +69,19 @@ def cmd_render(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".wav", ".flac"):
         raise ConfigError(f"{out}: the output file must end in .wav or .flac")
+    if args.seconds is not None and args.seconds <= 0:
+        raise ConfigError("--seconds must be > 0")
     if args.midi_file:
-        return _render_midi(args, out)
+        return _render_midi_file(args, out)
     if args.seconds is None:
         args.seconds = 20.0
-    if args.seconds <= 0:
-        raise ConfigError("--seconds must be > 0")
-    eng = _make_engine(args)
-    fx = _fx_config(args)
+    from .precompile import compile_notice, load_kernel
+
+    with compile_notice(live=False):
+        session = build_from_args(args)
+        eng = session.engine
+        load_kernel(eng)
+    fx = session.fx
     t = time.perf_counter()
     if fx is not None:
         from .fx import render_with_fx
@@ -146,36 +99,12 @@ def cmd_render(args: argparse.Namespace) -> int:
           f"{st['notes']} notes, peak {peak:.3f}, rendered in {dt:.2f} s ({args.seconds / max(dt, 1e-9):.0f}x "
           "real time)")
     print(f"  timbre: {eng.timbre_summary()}")
+    from .session import generator_warnings
+
+    for w in generator_warnings(eng):
+        say(f"rtgen: warning: {w}", sys.stderr)
     if args.plot:
         _plot(eng, ev, args, audio)
-    return 0
-
-
-def _render_midi(args: argparse.Namespace, out: Path) -> int:
-    """``render --midi-file``: the file's notes scheduled into an Engine (the kernel and voices of
-    every other verb), the whole file plus its release tail, or exactly ``--seconds``."""
-    from .backends.offline import text_progress, write_wav
-    from .engine import Engine
-    from .timbre.midifile import read_midi_events, schedule_midi
-
-    if args.seconds is not None and args.seconds <= 0:
-        raise ConfigError("--seconds must be > 0")
-    song = read_midi_events(args.midi_file)
-    if song.notes == 0:
-        raise ConfigError(f"{args.midi_file}: the file holds no notes")
-    spec = EngineSpec(sample_rate=args.samplerate, block_size=args.blocksize, voices=args.voices,
-                      seed=args.seed, bpm=float(args.bpm or 120.0))
-    eng = Engine(spec, timbre=args.timbre or "neural")
-    t = time.perf_counter()
-    audio = schedule_midi(eng, song, seconds=args.seconds, block=max(64, args.blocksize), instrument=args.instrument,
-                          say=lambda m: print(f"rtgen: {m}", file=sys.stderr), progress=text_progress("rendering"))
-    dt = time.perf_counter() - t
-    write_wav(out, audio, eng.spec.sample_rate)
-    secs = len(audio) / eng.spec.sample_rate
-    st = eng.stats()
-    print(f"wrote {out}: {args.midi_file}, {secs:.2f} s at {eng.spec.sample_rate} Hz, {st['notes']} notes, "
-          f"peak {float(abs(audio).max()) if audio.size else 0.0:.3f}, rendered in {dt:.2f} s")
-    print(f"  timbre: {eng.timbre_summary()}")
     return 0
 
 
@@ -197,17 +126,42 @@ def _write_extras(args: argparse.Namespace, eng: Any, ev: Any) -> None:
               "times the master's gain)")
 
 
-def _fx_config(args: argparse.Namespace) -> dict[str, Any] | None:
-    """The effects to use: --fx names (or 'none'), else the preset's [fx] table, else none."""
-    spec = getattr(args, "fx", None)
-    if spec:
-        if spec == "none":
-            return None
-        from .fx import preset as fx_preset
+def _render_midi_file(args: argparse.Namespace, out: Path) -> int:
+    """``render --midi-file``: the file's notes scheduled into an Engine (the kernel and voices of
+    every other verb), the whole file plus its release tail, or exactly ``--seconds``. A missing or
+    unreadable file is bad input (exit 2)."""
+    import numpy as np
 
-        return fx_preset(spec)
-    preset = getattr(args, "loaded_preset", None)
-    return getattr(preset, "fx", None)
+    from .backends.offline import text_progress, write_wav
+    from .config import EngineSpec
+    from .engine import Engine
+    from .timbre.midifile import read_midi_events, schedule_midi
+
+    try:
+        song = read_midi_events(args.midi_file)
+    except (ConfigError, ModelError):
+        raise
+    except RtgenError as e:
+        raise ConfigError(str(e)) from None
+    if song.notes == 0:
+        raise ConfigError(f"{args.midi_file}: the file holds no notes")
+    spec = EngineSpec(sample_rate=args.samplerate, block_size=args.blocksize, voices=args.voices,
+                      seed=args.seed, bpm=float(args.bpm or 120.0))
+    eng = Engine(spec, timbre=args.timbre or "neural")
+    t = time.perf_counter()
+    audio = schedule_midi(eng, song, seconds=args.seconds, block=max(64, args.blocksize), instrument=args.instrument,
+                          say=lambda m: print(f"rtgen: {m}", file=sys.stderr), progress=text_progress("rendering"))
+    dt = time.perf_counter() - t
+    if args.seconds is not None and len(audio):      # cut at --seconds: a 10 ms fade, not a click
+        fade = min(len(audio), int(0.01 * eng.spec.sample_rate))
+        audio[len(audio) - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]
+    write_wav(out, audio, eng.spec.sample_rate)
+    secs = len(audio) / eng.spec.sample_rate
+    st = eng.stats()
+    print(f"wrote {out}: {args.midi_file}, {secs:.2f} s at {eng.spec.sample_rate} Hz, {st['notes']} notes, "
+          f"peak {float(abs(audio).max()) if audio.size else 0.0:.3f}, rendered in {dt:.2f} s")
+    print(f"  timbre: {eng.timbre_summary()}")
+    return 0
 
 
 def _plot(eng: Any, ev: Any, args: argparse.Namespace, audio: Any = None) -> None:
@@ -247,10 +201,11 @@ def _automaton_rows(eng: Any, args: argparse.Namespace) -> Any:
     return automaton_rows(preset, args.seconds, seed=args.seed, sample_rate=eng.spec.sample_rate)
 
 
-def _summary(stats: Any, eng: Any, extra: dict[str, Any] | None = None) -> str:
+def _summary(stats: Any, eng: Any, extra: dict[str, Any] | None = None, server: Any = None) -> str:
     st = eng.stats()
     lines = [
         "session summary",
+        f"  verdict          {stats.verdict()}",
         f"  played           {stats.seconds:.1f} s at {stats.sample_rate} Hz, {stats.block_size} frames/block",
         f"  callbacks        {stats.callbacks}",
         f"  underflows       {stats.underflows}",
@@ -260,82 +215,126 @@ def _summary(stats: Any, eng: Any, extra: dict[str, Any] | None = None) -> str:
         f"took is not in it)",
         f"  over deadline    {stats.over_deadline} (CPU time: {stats.over_deadline_cpu})",
         f"  notes played     {st['notes']} (voices stolen {st['steals']})",
+        "  timbre           " + (eng.timbre_summary() if hasattr(eng, "timbre_summary") else timbre_line(st)),
         f"  dropped          commands {st['commands_dropped']}, events {st['events_dropped']}, "
         f"out-events {st['out_events_dropped']}",
-        f"  timbre           {eng.timbre_summary()}",
     ]
+    if server is not None:
+        lines.append(f"  jack server      {server.name} (private, dummy driver: silent; connect a recorder "
+                     f"to hear it, e.g. jack_rec -s {server.name} -f take.wav rtgen:out_0 rtgen:out_1)")
     for k, v in (extra or {}).items():
         lines.append(f"  {k:<16} {v}")
     return "\n".join(lines)
 
 
-def cmd_play(args: argparse.Namespace) -> int:
-    from .backends.live import LiveStream
-    from .ui.session import PlaySession, make_play_engine
+def _start_fx(session: Any, block: int) -> Any:
+    """The effects worker for a live session (None: no effects). Started before the stream."""
+    if session.fx is None:
+        return None
+    from .fx import FxWorker
 
-    eng = make_play_engine(args)          # _make_engine, or a preset file with [midi_map]/[states]...
-    extras = PlaySession(eng, args)
-    server = None
-    if args.jack_dummy:
-        from .backends.jackserver import JackServer
-        from .backends.live import reinitialize
+    w = FxWorker(session.engine, session.fx, host_block=block).start()
+    if w.bypass_reason:
+        say(f"rtgen: effects not applied: {w.bypass_reason}", sys.stderr)
+    return w
 
-        server = JackServer(args.samplerate, args.blocksize).start()
-        reinitialize()
-    stream = None
+
+def _stop_fx(w: Any) -> str:
+    if w is None:
+        return ""
     try:
+        info = w.stop()
+    finally:
+        release = getattr(w, "release_shared_memory", None)
+        if release is not None:
+            release()
+    if w.bypass_reason:
+        return f"bypassed ({w.bypass_reason})"
+    if isinstance(info, dict):
+        return f"{info.get('rack_blocks', 0)} blocks, {info.get('late_blocks', 0)} late (played dry)"
+    return "on"
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack
+
+    from .backends.live import LiveStream, callback_address, check_live_block
+    from .precompile import compile_notice
+    from .ui.session import PlaySession
+
+    if args.seconds is not None and args.seconds <= 0:
+        raise ConfigError("--seconds must be > 0 (leave it out to play until Ctrl-C)")
+    check_live_block(args.blocksize)
+    with StopSignals() as sig, ExitStack() as stack:
+        with compile_notice(live=True):
+            session = build_from_args(args)   # the preset, its [midi_map], [params], [states], [fx]
+            eng = session.engine
+            callback_address()                # loads the cached callback (and the kernel it calls)
+        if args.midi_in and session.midi_map is None:
+            raise ConfigError("--midi-in is for a preset with a [midi_map] table (this preset has none); "
+                              "to play notes into rtgen use: rtgen jam --midi-in NAME")
+        if args.record and session.fx is not None:
+            raise ConfigError("--record cannot record live while effects run (they share the send ring): "
+                              "add --fx none to record dry, or record the JACK output (jack_rec)")
+        server = None
+        if args.jack_dummy:
+            from .backends.jackserver import jack_dummy
+
+            server = stack.enter_context(jack_dummy(args.samplerate, args.blocksize))
+        extras = PlaySession(eng, args)
+        fxw = _start_fx(session, args.blocksize)
+        stack.callback(lambda: _stop_fx(fxw) if fxw is not None else None)
         try:
             stream = LiveStream(eng, device=args.device, block_size=args.blocksize,
                                 sample_rate=args.samplerate).start()
         except DeviceError as e:
             if args.or_render:
-                print(f"rtgen: no live audio ({e}); rendering {args.seconds or 30:g} s to "
-                      f"{args.or_render} instead", file=sys.stderr)
+                say(f"rtgen: no live audio ({e}); rendering {args.seconds or 30:g} s to "
+                    f"{args.or_render} instead", sys.stderr)
+                stack.close()
                 args.out, args.seconds, args.midi_file, args.plot = args.or_render, args.seconds or 30, None, None
                 return cmd_render(args)
             raise
-        print(f"playing on {stream.device_name} at {args.samplerate} Hz, {args.blocksize} frames/block"
-              + (f" for {args.seconds:g} s" if args.seconds else "; Ctrl-C stops"), file=sys.stderr)
-        stop = {"flag": False}
-
-        def _sig(*_: object) -> None:
-            stop["flag"] = True
-
-        extras.start(live=True)
+        stack.callback(stream.stop)
+        extras.start(live=True)           # OSC, recording, MIDI, hot reload: ready before we say so
         from .gen.band import start_live as start_arrangement
 
         start_arrangement(eng)              # a preset's [arrangement] runs ahead of the stream
+        say(f"playing on {stream.device_name} at {args.samplerate} Hz, {args.blocksize} frames/block"
+            + (", JACK client rtgen (ports rtgen:out_0, rtgen:out_1)" if server is not None else "")
+            + (f" for {args.seconds:g} s" if args.seconds else "; Ctrl-C stops"), sys.stderr)
+        if server is not None:
+            say(f"private JACK server '{server.name}' (dummy driver): silent; connect a recorder to hear it",
+                sys.stderr)
         try:
+            sig.armed = True
             if args.ui:
-                extras.run_ui(args.seconds, stream)
+                extras.run_ui(args.seconds, stream, signals=sig)
             else:
-                old = signal.signal(signal.SIGINT, _sig)
                 t_end = time.monotonic() + args.seconds if args.seconds else float("inf")
-                try:
-                    while not stop["flag"] and time.monotonic() < t_end:
-                        time.sleep(0.02)
-                        extras.poll()       # drain the event ring: callbacks, OSC beats, recording
-                        if not stream.active():
-                            break
-                finally:
-                    signal.signal(signal.SIGINT, old)
+                while not sig.stop and time.monotonic() < t_end:
+                    time.sleep(0.02)
+                    extras.poll()       # drain the event ring: callbacks, OSC beats, recording
+                    if not stream.active():
+                        break
         finally:
             extra = extras.stop()
         stats = stream.stop()
-        print(_summary(stats, eng, extra))
+        fx_line = _stop_fx(fxw)
+        fxw = None
+        if fx_line:
+            extra["effects"] = fx_line
+        if sig.received:
+            extra["ended by"] = sig.received
+        from .session import generator_warnings
+
+        for i, w in enumerate(generator_warnings(eng)):
+            extra["warning" + (f" {i + 1}" if i else "")] = w
+        say(_summary(stats, eng, extra, server))
         if stream.lost:
-            print("rtgen: the audio stream stopped: the sound server went away", file=sys.stderr)
+            say("rtgen: the audio stream stopped: the sound server went away", sys.stderr)
             return 3
         return 0
-    finally:
-        if stream is not None:
-            stream.stop()
-        if server is not None:
-            from .backends.live import initialize_portaudio, terminate_portaudio
-
-            terminate_portaudio()
-            server.stop()
-            initialize_portaudio()
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
@@ -377,11 +376,29 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compile(args: argparse.Namespace) -> int:
+    from .precompile import compile_all, is_warm
+
+    was_warm = is_warm(live=True)
+    if was_warm and not args.force:
+        print("rtgen: the audio kernels are compiled already (rtgen compile --force loads everything)")
+        return 0
+    dt = compile_all(neural=not args.no_neural)
+    print(f"rtgen: {'loaded every compiled function from the cache' if was_warm else 'compiled and cached'} "
+          f"in {dt:.1f} s; rtgen starts quickly now")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
+    """A developer command: the benchmarks live in the repository, not in the installed package."""
     import subprocess
 
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "benchmarks" / "__main__.py").is_file():
+        raise ConfigError("rtgen bench is a developer command: the benchmarks ship with the source, not the "
+                          "package. In a clone of the repository run: make bench (or python -m benchmarks)")
     cmd = [sys.executable, "-m", "benchmarks"] + (["--only", args.only] if args.only else [])
-    return subprocess.call(cmd)
+    return subprocess.call(cmd, cwd=str(root))
 
 
 # ------------------------------------------------------------------ parser
@@ -399,7 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--seconds", "-s", type=float, default=None, help="stop after N seconds (default: Ctrl-C)")
     pl.add_argument("--device", "-d", default=None, help="output device index or name substring")
     pl.add_argument("--jack-dummy", action="store_true",
-                    help="start a private JACK server with the dummy driver and play into it")
+                    help="start a private JACK server with the dummy driver and play into it (silent: "
+                    "connect a recorder to its ports to hear it)")
     pl.add_argument("--or-render", metavar="OUT.wav", default=None,
                     help="when no audio device can be opened, render to this file instead")
     lv = pl.add_argument_group("live performance and games")
@@ -414,7 +432,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="send MIDI clock to this port ('virtual': a port rtgen-clock:out)")
     lv.add_argument("--link", action="store_true", help="join an Ableton Link session (needs LinkPython-extern)")
     lv.add_argument("--midi-in", metavar="NAME", default=None,
-                    help="MIDI input for the preset's [midi_map] (default: a virtual port rtgen:in)")
+                    help="MIDI input for the preset's [midi_map] (default: a virtual port rtgen-in:in)")
+    lv.add_argument("--fx", default=None, metavar="NAME[,NAME]",
+                    help="effects on the master (pyo, optional): reverb, delay, chorus, warm, glue, hall, "
+                    "or 'none' (default: the preset's [fx] table, if any)")
     pl.set_defaults(func=cmd_play)
 
     r = sub.add_parser("render", help="render to a WAV file", description="Render offline to a WAV/FLAC "
@@ -446,7 +467,16 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("presets", help="list the shipped presets")
     pr.set_defaults(func=cmd_presets)
 
-    b = sub.add_parser("bench", help="run the benchmarks (one JSON line per figure)")
+    c = sub.add_parser("compile", help="compile the audio kernels now (once; 'make' does it)",
+                       description="Compile every compiled function rtgen plays with and cache it on disk, "
+                       "so that no later start compiles (a cold start otherwise compiles for about a minute).")
+    c.add_argument("--no-neural", action="store_true", help="skip the neural timbre's helpers")
+    c.add_argument("--force", action="store_true", help="load or compile everything even when the "
+                   "kernel and callback are cached already")
+    c.set_defaults(func=cmd_compile)
+
+    b = sub.add_parser("bench", help="developer: run the benchmarks of a source checkout (one JSON line per "
+                       "figure; the same as 'make bench')")
     b.add_argument("--only", default=None, help="run one benchmark module, e.g. engine")
     b.set_defaults(func=cmd_bench)
 

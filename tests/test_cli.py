@@ -47,9 +47,30 @@ def test_play_without_any_audio_device_says_what_to_do(tmp_path: Path) -> None:
     assert sf.info(str(out)).frames == 48000
 
 
+def _portaudio_missing() -> str:
+    """Why PortAudio cannot be loaded here ('' when it can)."""
+    try:
+        import sounddevice  # noqa: F401
+    except OSError as e:
+        return str(e)
+    return ""
+
+
+def _without_portaudio(tmp_path: Path) -> dict[str, str]:
+    """An environment where importing sounddevice fails as it does without libportaudio2."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sounddevice.py").write_text('raise OSError("PortAudio library not found")\n')
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(shim), os.environ.get("PYTHONPATH", "")]))
+
+
 def test_devices_and_help_never_crash() -> None:
     r = rtgen("devices")
-    assert r.returncode == 0 and "host APIs" in r.stdout
+    if _portaudio_missing():
+        # a fresh machine without libportaudio2: a device problem, said in one line
+        assert r.returncode == 3 and "libportaudio2" in r.stderr and "Traceback" not in r.stderr
+    else:
+        assert r.returncode == 0 and "host APIs" in r.stdout
     r = rtgen("--help")
     assert r.returncode == 0 and "render" in r.stdout and "examples" in r.stdout
     r = rtgen("play", "--help")
@@ -64,3 +85,68 @@ def test_jam_without_a_midi_system_or_port_is_a_clear_device_error(jack_server) 
     r = rtgen("jam", "--midi-in", "no-such-keyboard", "--seconds", "1", "--no-audio")   # the JACK server is up
     assert r.returncode == 3, r.stderr
     assert "'no-such-keyboard' not found; ports:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_without_portaudio_devices_says_how_to_install_and_play_renders_instead(tmp_path: Path) -> None:
+    env = _without_portaudio(tmp_path)
+    r = rtgen("devices", env=env)
+    assert r.returncode == 3 and "apt-get install libportaudio2" in r.stderr and "Traceback" not in r.stderr
+    out = tmp_path / "fallback.wav"
+    r = rtgen("play", "--seconds", "1", "--or-render", str(out), env=env)
+    assert r.returncode == 0, r.stderr
+    assert sf.info(str(out)).frames == 48000
+
+
+def test_settings_are_checked_not_silently_ignored(tmp_path: Path) -> None:
+    """Each of these used to be accepted and ignored (or misreported); now one line and exit 2."""
+    env = dict(os.environ, JACK_DEFAULT_SERVER="rtgen-none-running", JACK_NO_START_SERVER="1")
+    for args, msg in ((["play", "--seconds", "-1"], "--seconds must be > 0"),
+                      (["play", "--blocksize", "7"], "too small to play live"),
+                      (["play", "--midi-in", "nosuchport", "--seconds", "1"], "[midi_map]"),
+                      (["render", str(tmp_path / "m.wav"), "--midi-file", str(tmp_path / "none.mid")],
+                       "MIDI file not found"),
+                      (["render", str(tmp_path / "m.wav"), "--midi-file", __file__], "not a readable")):
+        r = rtgen(*args, env=env)
+        assert r.returncode == 2, (args, r.returncode, r.stderr)
+        assert msg in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+def test_midi_file_render_honours_seconds(tmp_path: Path) -> None:
+    song = Path(__file__).parents[1] / "examples" / "song.mid"
+    out = tmp_path / "song.wav"
+    r = rtgen("render", str(out), "--midi-file", str(song), "--seconds", "5", "--timbre", "additive")
+    assert r.returncode == 0, r.stderr
+    x, sr = sf.read(str(out), dtype="float32")
+    assert len(x) == 5 * sr and np.abs(x[: sr // 2]).max() > 0.01      # it sounds from the start
+    assert np.abs(x[-8:]).max() < 0.01                                   # faded, not cut mid-wave
+
+
+def test_play_applies_the_presets_fx_table(tmp_path: Path, jack_server) -> None:
+    import rtgen as rtgen_pkg
+
+    data = (Path(rtgen_pkg.__file__).parent / "presets" / "ensemble.toml").read_text()   # plus an [fx] table
+    p = tmp_path / "wet.toml"
+    p.write_text(data + '\n[fx]\n[[fx.master]]\ntype = "reverb"\nmix = 0.3\n')
+    env = dict(os.environ, JACK_DEFAULT_SERVER=jack_server.name)
+    r = rtgen("play", "--preset", str(p), "--seconds", "1.5", env=env)
+    assert r.returncode == 0, r.stderr
+    line = [x for x in r.stdout.splitlines() if x.strip().startswith("effects")]
+    assert line, r.stdout                      # the preset's effects ran (or say why they could not)
+    try:
+        import pyo  # noqa: F401
+        assert "blocks" in line[0] and "bypassed" not in line[0], line
+    except Exception:
+        assert "bypassed" in line[0], line
+
+
+def test_a_grammar_that_never_terminates_is_a_stated_warning(tmp_path: Path) -> None:
+    p = tmp_path / "loop.toml"
+    p.write_text('[[generator]]\ntype = "grammar"\nlayer = "grammar"\nmax_length = 64\n'
+                 'text = """\nS -> C S | D S\n"""\n')
+    r = rtgen("render", str(tmp_path / "loop.wav"), "--preset", str(p), "--seconds", "4")
+    assert r.returncode == 0, r.stderr
+    assert "never terminates" in r.stderr and "max_length" in r.stderr, r.stderr
+    ok = tmp_path / "ok.toml"
+    ok.write_text('[[generator]]\ntype = "grammar"\ntext = """\nS -> C D E | C S\n"""\n')
+    r = rtgen("render", str(tmp_path / "ok.wav"), "--preset", str(ok), "--seconds", "4")
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr

@@ -113,7 +113,7 @@ def test_live_jam_answers_real_tunes_in_key_in_time_and_cleanly(jack):
     try:
         listener = Listener()
         mo = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "pianist")
-        idx = [i for i, n in enumerate(mo.get_ports()) if "rtgen:in" in n]
+        idx = [i for i, n in enumerate(mo.get_ports()) if n == jam.midi_in.port_name]   # rtgen-in:in
         mo.open_port(idx[0], "out")
         # free time: a chorale phrase with a rubato of +-20 % on every note
         rng = np.random.default_rng(5)

@@ -59,7 +59,7 @@ def test_ui_wiring_headless(tmp_path: Path) -> None:
     args = argparse.Namespace(record=str(tmp_path), osc=None, midi_clock_in=None, midi_clock_out=None, link=False,
                               midi_map=None, music_tables=None, loaded_preset=None)
     ps = PlaySession(eng, args).start(live=False)
-    app = ps.run_ui(0.5, headless=True)
+    app = ps.run_ui(0.8, headless=True)
     assert app.frames >= 3
     info = ps.stop()
     assert info["recorded"].startswith("wrote")

@@ -82,7 +82,7 @@ def test_accompaniment_chord_from_held_notes():
 
 
 def test_register_adds_jam_and_midi_ports():
-    from rtgen.control.jam import register
+    from rtgen.cli_jam import register
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="verb")
     register(sub)

@@ -230,7 +230,8 @@ def test_end_to_end_jam_answers_in_key_fast_and_cleanly(jack):
         idx = [i for i, n in enumerate(listener.get_ports()) if n == "rtgen-out:out"][0]
         listener.open_port(idx, "in")
         mo = _client_out("pianist")
-        _connect_out(mo, "rtgen:in")
+        assert jam.midi_in.port_name == "rtgen-in:in"     # the name `rtgen jam --help` gives
+        _connect_out(mo, jam.midi_in.port_name)
         mel = corpus_melody("oneill1", sec_per_quarter=0.22)
         phrases = [mel[0:14], mel[14:28], mel[28:42]]
         _play_phrases(mo, phrases, gap=2.2)

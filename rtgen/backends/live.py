@@ -16,7 +16,7 @@ libc), and the sample/time pair used for constant-latency MIDI scheduling.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import sys
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -56,15 +56,17 @@ PA_OUTPUT_OVERFLOW = 0x8
 PA_CONTINUE = 0
 
 # ------------------------------------------------------------------ compiled callback
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-_clock_gettime = _libc.clock_gettime
-_clock_gettime.argtypes = [ctypes.c_int, ctypes.c_void_p]
-_clock_gettime.restype = ctypes.c_int
+# Everything the callback calls is cached on disk (``cache=True``), so a warm start loads
+# machine code instead of compiling for seconds. numba refuses to cache code holding a run-time
+# address (a ctypes function pointer is one), so libc's clock_gettime is declared by its
+# symbol name, which the loader resolves in the process; the engine's arrays reach the
+# callback through PortAudio's ``userData`` pointer (the address table), never as globals.
+_clock_gettime = types.ExternalFunction("clock_gettime", types.int32(types.int32, types.voidptr))
 _CLOCK_MONOTONIC = 1
 _CLOCK_THREAD_CPUTIME_ID = 3
 
 
-@njit
+@njit(cache=True)
 def _clock_ns(tb, clock):
     """clock_gettime(clock) in nanoseconds: _CLOCK_MONOTONIC for wall time, or
     _CLOCK_THREAD_CPUTIME_ID for the calling thread's CPU time (which leaves out what other
@@ -90,7 +92,7 @@ _W = TABLE_WORDS
 _TBL_LEN = len(FIELDS) * TABLE_WORDS
 
 
-@njit
+@njit(cache=True)
 def _state_from_table(tbl):
     def a1(i, dt):
         return carray(_ptr(tbl[i * _W]), (tbl[i * _W + 1],), dt)
@@ -181,10 +183,31 @@ _compiled: list[Any] = []
 
 
 def callback_address() -> int:
-    """Address of the compiled ``PaStreamCallback`` (compiled on first use, not at import)."""
+    """Address of the compiled ``PaStreamCallback`` (loaded from numba's disk cache, or compiled
+    and cached on first use, never at import)."""
     if not _compiled:
-        _compiled.append(cfunc(_SIG)(_pa_callback))
+        _compiled.append(cfunc(_SIG, cache=True)(_pa_callback))
     return int(_compiled[0].address)
+
+
+LIVE_MIN_BLOCK = 16
+
+
+def check_live_block(block: int) -> None:
+    """Refuse live block sizes no device keeps up with; warn about ones that are not a power of two."""
+    if block < LIVE_MIN_BLOCK:
+        raise ConfigError(f"--blocksize {block} is too small to play live: a block under {LIVE_MIN_BLOCK} "
+                          "frames gives underflows on every device (use 64 or 128; render accepts any size)")
+    if block & (block - 1):
+        _say(f"rtgen: warning: --blocksize {block} is not a power of two; sound cards and JACK run in "
+             "powers of two and PortAudio adapts by buffering, which may give underflows (try 64, 128, 256)",
+             sys.stderr)
+
+
+def _say(text: str, stream: Any) -> None:
+    from ..signals import say
+
+    say(text, stream)
 
 
 # ------------------------------------------------------------------ PortAudio access
@@ -292,7 +315,8 @@ def resolve_device(device: int | str | None) -> int:
     outs = [i for i, d in enumerate(devs) if d["max_output_channels"] >= 2]
     if not outs:
         raise DeviceError("no audio output device with 2 channels was found. Start a sound server "
-                          "(e.g. a JACK server) or render to a file: rtgen render out.wav --seconds 30")
+                          "(e.g. a JACK server), play into a private silent one (rtgen play --jack-dummy), "
+                          "or render to a file: rtgen render out.wav --seconds 30")
     if device is None or device == "":
         # prefer JACK's default, then PortAudio's default output
         for h in sd.query_hostapis():
@@ -328,6 +352,22 @@ class LiveStats:
     sample_rate: int
     worst_cpu_us: float = 0.0      # the callback's thread CPU time (no preemption by other threads)
     over_deadline_cpu: int = 0     # callbacks whose thread CPU time exceeded the deadline
+
+    def verdict(self) -> str:
+        """One line for a performer: OK, or how many blocks came late and what to try."""
+        late = max(int(self.underflows), int(self.over_deadline_cpu))
+        if self.callbacks == 0:
+            return "no audio was played (the stream never ran)"
+        if late == 0:
+            return "OK: every block was on time"
+        tips = []
+        if self.block_size < 128:
+            tips.append(f"a larger block (-b {min(MAX_BLOCK, self.block_size * 2)})")
+        if self.over_deadline_cpu:
+            tips.append("fewer voices (--voices) or the additive timbre")
+        tips.append("closing other programs, or a real-time JACK setup (jackd -R, the audio group)")
+        return (f"{late} late block{'s' if late != 1 else ''} ({100 * late / self.callbacks:.2f} % of "
+                f"{self.callbacks}): you may have heard clicks; try " + ", ".join(tips))
 
 
 class LiveStream:
@@ -396,6 +436,7 @@ class LiveStream:
             raise DeviceError(f"cannot start the stream: {ffi.string(lib.Pa_GetErrorText(err)).decode()}")
         self._t_start = time.monotonic()
         self.device_name = info["name"]
+        self.hostapi = sd.query_hostapis(info["hostapi"])["name"]
         return self
 
     def output_latency(self) -> float:

@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..rt.layout import LAYER_ANSWER, LAYER_PLAYER, O_NOTE_ON
+from ..rt.layout import LAYER_ANSWER, LAYER_PLAYER, O_NOTE_ON, P_BPM
 from .midi import MidiInput, MidiOutput, list_ports
 
 log = logging.getLogger("rtgen.jam")
@@ -126,23 +127,58 @@ class JamSummary:
     midi_jitter: dict[str, float] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
     key: str = ""
+    #: other answer latencies the Continuator reports (e.g. from the player's last note-off), by name
+    latencies_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    bpm: float = 0.0
+    arrangement: str = ""
+    timbre: str = ""
+    verdict: str = ""
+
+    @staticmethod
+    def _lat(lat: dict[str, float]) -> str:
+        if not lat or not lat.get("n", 1):
+            return "-"
+        worst = lat.get("max", lat.get("worst", float("nan")))
+        lo = lat.get("min")
+        rng = f"{lo:.1f}..{worst:.1f}" if lo is not None else f"worst {worst:.1f}"
+        n = lat.get("n")
+        return f"{lat.get('median', float('nan')):.1f} ms median ({rng}" + (f", n={n:g})" if n is not None else ")")
 
     def text(self) -> str:
-        lat = self.answer_latency_ms
-        lat_s = (f"{lat['median']:.1f} ms median ({lat['min']:.1f}..{lat['max']:.1f}, n={lat['n']})"
-                 if lat else "-")
+        lat_s = self._lat(self.answer_latency_ms)
         jit = self.midi_jitter
         jit_s = (f"{jit['jitter_ms_std']:.2f} ms std, {jit['jitter_ms_max']:.2f} ms max"
                  if jit.get("n") else "-")
-        return "\n".join([
+        lines = [
             f"jam: {self.seconds:.1f} s, audio: {self.audio}, MIDI in: {self.midi_in}, "
             f"out: {self.midi_out or '-'}",
+        ]
+        if self.verdict:
+            lines.append(f"  verdict: {self.verdict}")
+        if self.arrangement or self.bpm:
+            lines.append(f"  arrangement: {self.arrangement or '-'} at {self.bpm:g} bpm"
+                         + (f", timbre {self.timbre}" if self.timbre else ""))
+        lines += [
             f"  notes in: {self.notes_in}, phrases: {self.phrases}, answers: {self.answers} "
             f"({self.answer_notes} notes), key: {self.key or '-'}",
-            f"  phrase end -> first answer note: {lat_s}",
+        ]
+        # the time the player feels first: from their last note-off, when the Continuator reports it
+        for name, lat in self.latencies_ms.items():
+            label = name.removesuffix("_ms").removeprefix("answer_latency_").replace("_", " ")
+            label = {"from note off": "your last note-off"}.get(label, label)
+            lines.append(f"  {label} -> first answer note: {self._lat(lat)}")
+        lines += [
+            f"  phrase detection -> first answer note: {lat_s}",
             f"  MIDI-in scheduling jitter: {jit_s}",
             "  dropped: " + ", ".join(f"{k} {v}" for k, v in self.dropped.items()),
-        ])
+        ]
+        return "\n".join(lines)
+
+
+#: client names of the jam's MIDI ports as JACK and ALSA show them (the audio client is ``rtgen``,
+#: ports ``rtgen:out_0`` / ``rtgen:out_1``); a client name is unique per server, hence three clients
+MIDI_IN_CLIENT = "rtgen-in"
+MIDI_OUT_CLIENT = "rtgen-out"
 
 
 @dataclass
@@ -159,21 +195,49 @@ class Jam:
     audio_name: str
     memory: str | None
     t0: float
+    arrangement: str = ""
+    _summary: JamSummary | None = None
+
+    def ports(self) -> str:
+        """The ports to connect, as other programs see them."""
+        parts = [f"MIDI in {self.midi_in.port_name}"]
+        if self.midi_out is not None:
+            parts.append(f"MIDI out {self.midi_out.port_name}")
+        if "JACK" in str(getattr(self.audio, "hostapi", "")):
+            parts.append("audio rtgen:out_0, rtgen:out_1")
+        else:
+            parts.append(f"audio {self.audio_name}")
+        return ", ".join(parts)
 
     def stop(self) -> JamSummary:
+        """Stop every part (idempotent) and return the summary."""
+        if self._summary is not None:
+            return self._summary
         self.midi_in.stop()                     # releases held keys first
         self.continuator.stop()                 # releases the answer
         time.sleep(0.05)
         self.tap.stop()
         if self.midi_out is not None:
             self.midi_out.stop()
+        live: Any = None
         if self.audio is not None:
-            self.audio.stop()
+            live = self.audio.stop()
         if self.memory:
             self.continuator.save(self.memory)
         c = self.continuator.stats.summary()
         eng_stats = self.engine.stats() if hasattr(self.engine, "stats") else {}
-        return JamSummary(
+        same = ("answer_latency_ms", "answer_latency_from_detection_ms")     # the detection line below
+        others = {k: v for k, v in c.items() if k.endswith("latency_ms") and k not in same and isinstance(v, dict)}
+        for k, v in vars(self.continuator.stats).items():     # raw lists the summary left out
+            if k.endswith("latency_ms") and k not in same and k not in others and isinstance(v, list) \
+                    and v:
+                a = np.asarray(v, dtype=np.float64)
+                others[k] = {"median": float(np.median(a)), "min": float(a.min()), "max": float(a.max()),
+                             "n": int(a.size)}
+        verdict = live.verdict() if hasattr(live, "verdict") else ""
+        from ..session import timbre_line
+
+        self._summary = JamSummary(
             seconds=time.monotonic() - self.t0, audio=self.audio_name,
             midi_in=self.midi_in.port_name or "",
             midi_out=(self.midi_out.port_name or "") if self.midi_out else "",
@@ -186,113 +250,142 @@ class Jam:
                      "answer_ring": c["dropped"], "follower_ring": self.follower.dropped,
                      "engine_commands": int(eng_stats.get("commands_dropped", 0)),
                      "engine_events": int(eng_stats.get("events_dropped", 0))},
-            key=self.follower.key.name() if self.follower.key.known else "")
+            key=self.follower.key.name() if self.follower.key.known else "",
+            latencies_ms=others, bpm=float(self.engine.state.p[P_BPM]), arrangement=self.arrangement,
+            timbre=timbre_line(eng_stats) if eng_stats else "", verdict=verdict)
+        return self._summary
+
+
+def _load_memory(cont: Any, memory: str) -> None:
+    """Load a Continuator memory file, or say in one line why it is not one."""
+    from ..errors import ConfigError
+
+    try:
+        cont.load(memory)
+    except ConfigError:
+        raise
+    except Exception as e:      # numpy's own messages (pickle, zip) do not tell a player what is wrong
+        raise ConfigError(f"{memory}: not a Continuator memory file (rtgen jam --memory writes one, an .npz "
+                          f"archive): {type(e).__name__}") from None
 
 
 def start_jam(midi_in: str | None = None, midi_out: str | None = None, preset: str | None = None,
               *, latency_ms: float | None = None, memory: str | None = None, api: str = "auto",
               audio: bool = True, engine: Any = None, continuator_config: Any = None,
               follow_tempo: bool = False, out_layers: dict[int, int] | None = None,
-              spec: Any = None, style: str | None = None, style_save: str | None = None) -> Jam:
-    """Start a jam and return it running (the caller stops it)."""
+              spec: Any = None, session: Any = None, style: str | None = None,
+              style_save: str | None = None) -> Jam:
+    """Start a jam and return it running (the caller stops it).
+
+    The engine: ``engine`` as given, else one built by :func:`rtgen.session.build_engine` from
+    ``session`` (a :class:`rtgen.session.SessionSpec`), else from ``preset`` and ``spec``'s rates.
+    Without a preset it plays the default arrangement, which the player's key and density steer.
+    """
     from ..gen.continuator import ContinuatorConfig
     from .continuator_live import Continuator
     from .follow import Follower
 
+    arrangement = ""
     if engine is None:
-        from ..config import EngineSpec
-        from ..engine import Engine
-        engine = Engine(spec or EngineSpec())
-        if preset:
-            from ..cli import apply_preset, load_preset_arg
-            apply_preset(engine, load_preset_arg(preset))
-    audio_obj: Any = None
-    audio_name = "clock thread (no audio)"
-    if audio:
-        try:
-            from ..backends.live import LiveStream
-            audio_obj = LiveStream(engine).start()
-            audio_name = getattr(audio_obj, "device_name", "live")
-        except Exception as e:              # no device: keep the engine clock running anyway
-            log.warning("no audio output (%s); running the engine clock without sound", e)
-            audio_obj = None
-    if audio_obj is None:
-        audio_obj = ClockThread(engine).start()
-    accomp = continuator_config is not None and continuator_config.mode == "accompaniment"
-    follower = Follower(engine, follow_tempo=follow_tempo, accompaniment=accomp)
-    cont = Continuator(engine, continuator_config or ContinuatorConfig(), seed=int(engine.spec.seed),
-                       harmony=follower.harmony_weights)
+        from ..session import SessionSpec, build_engine
+
+        if session is None:
+            kw: dict[str, Any] = {"preset": preset}
+            if spec is not None:
+                kw.update(sample_rate=spec.sample_rate, block_size=spec.block_size, seed=spec.seed)
+            session = SessionSpec(**kw)
+        built = build_engine(session)
+        engine = built.engine
+        arrangement = getattr(built.preset, "name", "") or "pulse"
+    parts: list[Any] = []               # what to stop if a later part fails to start
     try:
+        audio_obj: Any = None
+        audio_name = "clock thread (no audio)"
+        if audio:
+            try:
+                from ..backends.live import LiveStream
+                audio_obj = LiveStream(engine).start()
+                audio_name = getattr(audio_obj, "device_name", "live")
+            except Exception as e:              # no device: keep the engine clock running anyway
+                log.warning("no audio output (%s); running the engine clock without sound", e)
+                audio_obj = None
+        if audio_obj is None:
+            audio_obj = ClockThread(engine).start()
+        parts.append(audio_obj)
+        try:
+            from ..gen.band import start_live as start_arrangement
+
+            start_arrangement(engine)       # a preset's [arrangement] runs ahead of the stream
+        except ImportError:
+            pass
+        accomp = continuator_config is not None and continuator_config.mode == "accompaniment"
+        follower = Follower(engine, follow_tempo=follow_tempo, accompaniment=accomp)
+        cont = Continuator(engine, continuator_config or ContinuatorConfig(), seed=int(engine.spec.seed),
+                           harmony=follower.harmony_weights)
         if memory and os.path.exists(memory):
-            cont.load(memory)
+            _load_memory(cont, memory)
         if style:                           # the Continuator's style library (a corpus as long-term model)
             cont.load_library(style)
             if style_save:
                 cont.save_library(style_save)
-    except Exception:
-        audio_obj.stop()                    # a bad memory or library file: leave nothing running
+        cont.start()
+        parts.append(cont)
+        lat = None if latency_ms is None else latency_ms / 1e3
+        mi = MidiInput(engine, midi_in, api=api, latency_s=lat, client_name=MIDI_IN_CLIENT,
+                       listeners=[cont.midi_listener, follower]).start()
+        parts.append(mi)
+        mo = None
+        sinks: list[Callable[[np.ndarray], None]] = []
+        if midi_out is not None:
+            mo = MidiOutput(engine, None if midi_out in ("", "virtual") else midi_out, api=mi.api,
+                            client_name=MIDI_OUT_CLIENT, layers=out_layers, events=lambda: None)
+            mo.start()
+            parts.append(mo)
+            sinks.append(mo.send_rows)
+        tap = EventTap(engine, sinks).start()
+    except BaseException:
+        for part in reversed(parts):
+            try:
+                part.stop()
+            except Exception as e:
+                log.warning("stopping %s failed: %s", type(part).__name__, e)
         raise
-    cont.start()
-    lat = None if latency_ms is None else latency_ms / 1e3
-    mi = MidiInput(engine, midi_in, api=api, latency_s=lat, listeners=[cont.midi_listener, follower]).start()
-    mo = None
-    sinks: list[Callable[[np.ndarray], None]] = []
-    if midi_out is not None:
-        mo = MidiOutput(engine, None if midi_out in ("", "virtual") else midi_out, api=mi.api,
-                        layers=out_layers, events=lambda: None)
-        mo.start()
-        sinks.append(mo.send_rows)
-    tap = EventTap(engine, sinks).start()
-    return Jam(engine, mi, cont, follower, tap, mo, audio_obj, audio_name, memory, time.monotonic())
+    return Jam(engine, mi, cont, follower, tap, mo, audio_obj, audio_name, memory, time.monotonic(),
+               arrangement)
 
 
 def run_jam(midi_in: str | None = None, midi_out: str | None = None, preset: str | None = None,
             seconds: float | None = None, *, latency_ms: float | None = None, memory: str | None = None,
-            api: str = "auto", audio: bool = True, quiet: bool = False, **kw: Any) -> JamSummary:
-    """Jam until ``seconds`` have passed (or Ctrl-C); prints and returns the summary."""
-    jam = start_jam(midi_in, midi_out, preset, latency_ms=latency_ms, memory=memory, api=api, audio=audio,
-                    **kw)
-    if not quiet:
-        print(f"rtgen jam: play into MIDI port '{jam.midi_in.port_name}'"
-              + (f", answers out on '{jam.midi_out.port_name}'" if jam.midi_out else "")
-              + (f" for {seconds:g} s" if seconds else " (Ctrl-C to stop)"), flush=True)
+            api: str = "auto", audio: bool = True, quiet: bool = False, stop_flag: Any = None,
+            **kw: Any) -> JamSummary:
+    """Jam until ``seconds`` have passed, Ctrl-C, or ``stop_flag.stop`` (a
+    :class:`rtgen.signals.StopSignals`) turns true; prints and returns the summary."""
+    from ..precompile import compile_notice
+    from ..signals import say
+
+    with compile_notice(live=audio):
+        jam = start_jam(midi_in, midi_out, preset, latency_ms=latency_ms, memory=memory, api=api, audio=audio,
+                        **kw)
     try:
+        if not quiet:
+            say(f"rtgen jam: play into {jam.midi_in.port_name}; ports: {jam.ports()}; "
+                f"{jam.arrangement or 'your engine'} at {float(jam.engine.state.p[P_BPM]):g} bpm"
+                + (f" for {seconds:g} s" if seconds else " (Ctrl-C to stop)"), sys.stderr)
+        if stop_flag is not None:
+            stop_flag.armed = True
         end = None if seconds is None else time.monotonic() + float(seconds)
-        while end is None or time.monotonic() < end:
+        while (end is None or time.monotonic() < end) and not (stop_flag is not None and stop_flag.stop):
             time.sleep(0.1 if end is None else max(0.0, min(0.1, end - time.monotonic())))
     except KeyboardInterrupt:
         pass
-    summary = jam.stop()
+    finally:
+        summary = jam.stop()
     if not quiet:
-        print(summary.text(), flush=True)
+        say(summary.text())
     return summary
 
 
 # ---------------------------------------------------------------- CLI
-
-def _cmd_jam(args: argparse.Namespace) -> int:
-    from ..config import EngineSpec
-    from ..gen.continuator import ContinuatorConfig
-
-    spec = EngineSpec(sample_rate=args.samplerate, block_size=args.blocksize)   # bad values: ConfigError
-    cfg = ContinuatorConfig(mode=args.mode, rhythm=args.rhythm, on_play=args.on_play,
-                            max_copy=args.max_copy, harmonic_s=args.harmonic)
-    kw: dict[str, Any] = {"latency_ms": args.latency_ms, "memory": args.memory, "api": args.api,
-                          "audio": not args.no_audio, "continuator_config": cfg,
-                          "follow_tempo": args.follow_tempo, "spec": spec,
-                          "style": args.style, "style_save": args.style_save}
-    if getattr(args, "ui", False):
-        from ..ui.session import run_jam_ui
-
-        jam = start_jam(args.midi_in, args.midi_out, args.preset, **kw)
-        try:
-            run_jam_ui(jam, args.seconds)
-        finally:
-            print(jam.stop().text(), flush=True)
-        return 0
-    run_jam(args.midi_in, args.midi_out, args.preset, args.seconds, **kw)
-    return 0
-
 
 def _cmd_ports(args: argparse.Namespace) -> int:
     ports = list_ports(args.api)
@@ -307,45 +400,3 @@ def _cmd_ports(args: argparse.Namespace) -> int:
     for n in ports["outputs"]:
         print(f"  {n}")
     return 0
-
-
-def register(subparsers: Any) -> None:
-    """Add ``rtgen jam`` and ``rtgen midi-ports`` to the CLI."""
-    from ..gen.continuator import MODES, ON_PLAY, RHYTHMS
-
-    j = subparsers.add_parser("jam", help="play from a MIDI keyboard; the Continuator answers",
-                              description="Play from a MIDI keyboard: your notes sound at once, steer the "
-                                          "generators (key, density) and teach the Continuator, which "
-                                          "answers each phrase in your style.")
-    j.add_argument("--midi-in", default=None,
-                   help="input port name or substring (default: a virtual port 'rtgen:in')")
-    j.add_argument("--midi-out", default=None, nargs="?", const="virtual",
-                   help="send the engine's notes to this port (no name: a virtual port 'rtgen:out')")
-    j.add_argument("--preset", "-p", default=None, help="a preset name or .toml file")
-    j.add_argument("--seconds", type=float, default=None, help="stop after N seconds (default: Ctrl-C)")
-    j.add_argument("--latency-ms", type=float, default=None,
-                   help="constant MIDI-in latency (default: one block + 2 ms)")
-    j.add_argument("--memory", default=None, help="Continuator memory file (.npz): loaded, then saved")
-    j.add_argument("--api", default="auto", choices=("auto", "jack", "alsa"), help="MIDI API")
-    j.add_argument("--mode", default="continuation", choices=MODES)
-    j.add_argument("--rhythm", default="natural", choices=RHYTHMS)
-    j.add_argument("--on-play", default="stop", choices=ON_PLAY,
-                   help="what the answer does when you play again")
-    j.add_argument("--max-copy", type=int, default=6, help="longest verbatim copy of your playing allowed")
-    j.add_argument("--harmonic", type=float, default=0.6,
-                   help="S: 1 = pure Markov, 0 = pure harmonic fitness (default 0.6)")
-    j.add_argument("--follow-tempo", action="store_true", help="the engine tempo follows your playing")
-    j.add_argument("--style", default=None,
-                   help="style library for the Continuator: a saved .npz, a MIDI file or folder, or a music21 "
-                        "corpus name (bach/chorales, essen/kinder, oneills1850)")
-    j.add_argument("--style-save", default=None, help="save the loaded style library to this .npz (fast to reload)")
-    j.add_argument("--no-audio", action="store_true", help="no sound device: MIDI out only")
-    j.add_argument("--samplerate", "-r", type=int, default=48000)
-    j.add_argument("--blocksize", "-b", type=int, default=128)
-    j.add_argument("--ui", action="store_true",
-                   help="terminal UI: beat, voices per layer, the Continuator's state, load; keys p/n/q")
-    j.set_defaults(func=_cmd_jam)
-    p = subparsers.add_parser("midi-ports", help="list MIDI ports (ALSA or JACK)")
-    p.add_argument("--api", default="auto", choices=("auto", "jack", "alsa"))
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_cmd_ports)

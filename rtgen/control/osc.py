@@ -85,7 +85,10 @@ class OscServer:
             "/tempo": self._tempo, "/layer": self._layer, "/gen": self._gen, "/target": self._target,
             "/panic": self._panic, "/ping": self._ping, "/query": self._query,
             "/subscribe": self._subscribe, "/unsubscribe": self._unsubscribe,
+            "/key": self._key, "/reload": self._reload,
         }
+        #: the session's preset-file watcher (``rtgen play --preset FILE`` sets it); /rtgen/reload uses it
+        self.reloader: Any = None
         controller.on_beat(self._beat)
 
     # -------------------------------------------------------------- lifecycle
@@ -234,6 +237,20 @@ class OscServer:
     def _panic(self, args: list[Any], addr: Any) -> None:
         self._nargs(args, 0, 0)
         self.controller.panic()
+
+    def _key(self, args: list[Any], addr: Any) -> None:
+        from .perform import set_key
+
+        self._nargs(args, 1, 2)
+        set_key(self.controller, _str(args[0]), _quantum(args, 1, "bar"))
+
+    def _reload(self, args: list[Any], addr: Any) -> None:
+        self._nargs(args, 0, 0)
+        if self.reloader is None:
+            raise ConfigError("no preset file to reload (start with --preset FILE.toml)")
+        self.reloader.reload()
+        if self.reloader.error:
+            raise ConfigError(self.reloader.error)
 
     def _ping(self, args: list[Any], addr: Any) -> None:
         self._nargs(args, 0, 2)

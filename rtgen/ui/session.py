@@ -1,6 +1,9 @@
 """What ``rtgen play`` runs around its live loop: the music controller, OSC, recording,
 MIDI clock in/out, Ableton Link, MIDI learn from the preset, and the terminal UI.
 
+The engine itself is built by :func:`rtgen.session.build_engine` (this module does not import
+the CLI).
+
 Every part is optional and started only when its option is given; :meth:`PlaySession.stop`
 stops them in reverse order and returns lines for the session summary.
 """
@@ -12,36 +15,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DeviceError
 from ..rt.layout import P_BPM
 
 log = logging.getLogger("rtgen.play")
 
-
-def make_play_engine(args: argparse.Namespace) -> Any:
-    """The engine for ``rtgen play``: the CLI's own, or, for a preset file with live tables
-    (``[midi_map]``, ``[params]``, ``[states]``, ``[stingers]``), one built the same way from it."""
-    from .. import cli
-    from ..control.params import has_extra_tables, read_preset_file
-
-    args.midi_map = None
-    args.music_tables = None
-    if not (args.preset and has_extra_tables(args.preset)):
-        return cli._make_engine(args)
-    from ..config import EngineSpec
-    from ..engine import Engine
-
-    loaded = read_preset_file(args.preset)          # read once: preset, MIDI map, music tables
-    preset, mm = loaded.preset, loaded.midi_map
-    bpm = args.bpm if args.bpm is not None else preset.tempo
-    spec = EngineSpec(sample_rate=args.samplerate, block_size=args.blocksize, voices=args.voices, seed=args.seed,
-                      bpm=float(bpm))
-    eng = Engine(spec, timbre=args.timbre or getattr(preset, "timbre", None) or "neural")
-    args.loaded_preset = preset
-    cli.apply_preset(eng, preset)
-    args.midi_map = mm
-    args.music_tables = loaded.music
-    return eng
+#: the JACK/ALSA client of rtgen's MIDI input (its port: ``rtgen-in:in``); the audio client is ``rtgen``
+MIDI_IN_CLIENT = "rtgen-in"
 
 
 class PlaySession:
@@ -71,17 +51,26 @@ class PlaySession:
         self.recorder: Any = None
         self.osc: Any = None
         self.midi_map: Any = None
+        self.reloader: Any = None
         self.live = False
+        self.ui = False
 
     # -------------------------------------------------------------- start
     def start(self, live: bool) -> PlaySession:
         a = self.args
         self.live = live
         try:
+            src = getattr(a, "preset", None)
+            if live and src and Path(src).is_file():     # hot reload: edit the file while it plays
+                from ..control.perform import PresetReloader
+
+                self.reloader = PresetReloader(self.controller, src, echo=self._echo).start()
+                self.parts.append(("reload", self.reloader))
             if getattr(a, "osc", None) is not None:
                 from ..control.osc import OscServer
 
                 self.osc = OscServer(self.controller, port=int(a.osc)).start()
+                self.osc.reloader = self.reloader
                 self.parts.append(("osc", self.osc))
             if getattr(a, "record", None):
                 self.start_recording()
@@ -110,14 +99,26 @@ class PlaySession:
             raise
         return self
 
+    def _echo(self, text: str) -> None:
+        """Reload messages: on stderr, unless the terminal UI shows them."""
+        if not self.ui:
+            import sys
+
+            from ..signals import say
+
+            say(f"rtgen: {text}", sys.stderr)
+
     def start_midi_map(self, spec: Any) -> None:
         from ..control.midi import MidiInput
         from ..control.params import MidiMap
 
         self.midi_map = MidiMap(self.controller, spec)
+        want = getattr(self.args, "midi_in", None)
         try:
-            mi = MidiInput(self.engine, getattr(self.args, "midi_in", None), listeners=[self.midi_map]).start()
-        except (RuntimeError, LookupError, OSError) as e:     # no MIDI system, or the port is not there
+            mi = MidiInput(self.engine, want, client_name=MIDI_IN_CLIENT, listeners=[self.midi_map]).start()
+        except (RuntimeError, LookupError, OSError, DeviceError) as e:   # no MIDI system, or no such port
+            if want:                          # the user named a port: that it is missing is an error
+                raise DeviceError(str(e)) from None
             log.warning("the preset's MIDI map is not active: %s", e)
             return
         self.parts.append(("midi-map", mi))
@@ -153,7 +154,7 @@ class PlaySession:
         self.controller.poll()
 
     def run_ui(self, seconds: float | None, stream: Any = None, continuator: Any = None,
-               headless: bool = False) -> Any:
+               headless: bool = False, signals: Any = None) -> Any:
         from .app import RtgenApp
 
         presets: list[str] = []
@@ -163,8 +164,10 @@ class PlaySession:
         except ImportError:
             pass
         scenes = list(dict.fromkeys(list(self.controller.states) + presets))
+        self.ui = True
         app = RtgenApp(self.engine, controller=self.controller, continuator=continuator,
-                       recorder=self.toggle_recording if self.args.record else None, scenes=scenes)
+                       recorder=self.toggle_recording if self.args.record else None, scenes=scenes,
+                       reloader=self.reloader)
 
         def tick() -> None:
             self.poll()
@@ -172,12 +175,18 @@ class PlaySession:
                 app.message = "the audio stream stopped (the sound server went away)"
 
         def mount() -> None:
-            app.set_interval(0.02, tick)
+            app.set_interval(0.05, tick)      # 20 Hz: the event ring holds far more than 50 ms
             if seconds:
                 app.set_timer(float(seconds), app.exit)
 
         app.call_later(mount)
-        app.run(headless=headless)
+        if signals is not None:              # SIGTERM / SIGHUP end the UI as 'q' does
+            signals.on_stop = lambda: app.call_later(app.exit)
+        try:
+            app.run(headless=headless)
+        finally:
+            if signals is not None:
+                signals.on_stop = None
         return app
 
     # -------------------------------------------------------------- stop
@@ -199,6 +208,8 @@ class PlaySession:
                 out["midi clock out"] = f"{part.port_name}: {part.sent} messages, {part.late} late"
             elif name == "link":
                 out["link"] = f"{part.peers()} peers, {part.updates} tempo updates"
+            elif name == "reload":
+                out["hot reload"] = part.summary()
         self.parts.clear()
         if self.recorder is not None:
             self.poll()
@@ -212,7 +223,7 @@ class PlaySession:
 
 
 
-def run_jam_ui(jam: Any, seconds: float | None = None, headless: bool = False) -> Any:
+def run_jam_ui(jam: Any, seconds: float | None = None, headless: bool = False, signals: Any = None) -> Any:
     """The terminal UI over a running :class:`rtgen.control.jam.Jam` (for ``rtgen jam --ui``).
 
     The jam's own event tap keeps draining the engine's events; the UI only reads the
@@ -230,6 +241,9 @@ def run_jam_ui(jam: Any, seconds: float | None = None, headless: bool = False) -
     except ImportError:
         pass
     app = RtgenApp(jam.engine, controller=music, continuator=jam.continuator, scenes=scenes)
+    ports = getattr(jam, "ports", None)
+    if callable(ports):
+        app.sub_title = ports()            # the ports to connect, on screen the whole time
 
     def mount() -> None:
         app.set_interval(0.05, lambda: music.poll(rows=_EMPTY))
@@ -237,7 +251,13 @@ def run_jam_ui(jam: Any, seconds: float | None = None, headless: bool = False) -
             app.set_timer(float(seconds), app.exit)
 
     app.call_later(mount)
-    app.run(headless=headless)
+    if signals is not None:              # SIGTERM / SIGHUP end the UI as 'q' does
+        signals.on_stop = lambda: app.call_later(app.exit)
+    try:
+        app.run(headless=headless)
+    finally:
+        if signals is not None:
+            signals.on_stop = None
     return app
 
 
@@ -248,4 +268,4 @@ def _empty_rows() -> Any:
 
 
 _EMPTY = _empty_rows()
-__all__ = ["PlaySession", "make_play_engine", "run_jam_ui"]
+__all__ = ["PlaySession", "run_jam_ui"]
