@@ -11,7 +11,7 @@
 # rtgen reaches a sound card or JACK; libasound2: ALSA, for MIDI ports; python3-venv: `make`'s venv.
 set -u
 mode="${1:-check}"
-pkgs="jackd2 libportaudio2 libasound2"
+pkgs="jackd2 libportaudio2 libasound2 fluid-soundfont-gm"
 if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
   pkgs="$pkgs python3-venv"
 fi
